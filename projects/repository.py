@@ -1,0 +1,197 @@
+"""Git storage of project workflows. The only module that touches pygit2 and project paths.
+
+Every repository lives at `<MEDIA_PATH>/projects/<slug>/`, has one branch `main` and one tracked
+file, `workflow.py`. Content is always read from git objects; the working tree is refreshed after
+each commit only so a person looking at the folder sees the same thing.
+"""
+
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pygit2
+from django.conf import settings
+
+WORKFLOW_FILE = "workflow.py"
+BRANCH = "main"
+_BRANCH_REF = f"refs/heads/{BRANCH}"
+_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,119}$")
+_TRAILER_RE = re.compile(r"^(Vibegrapher-[A-Za-z]+):\s*(\S+)\s*$", re.MULTILINE)
+
+
+class RepositoryError(Exception):
+    """A git operation that cannot be done as asked."""
+
+
+class BranchMovedError(RepositoryError):
+    """`main` is no longer at the commit the caller expected."""
+
+
+class MergeConflictError(RepositoryError):
+    """A change does not apply cleanly on top of the current head."""
+
+
+@dataclass(frozen=True)
+class Head:
+    code: str
+    sha: str
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    message: str
+    author_name: str
+    author_email: str
+    committed_at: datetime
+    trailers: dict[str, str]
+
+
+def projects_root() -> Path:
+    return Path(settings.MEDIA_PATH).resolve() / "projects"
+
+
+def _inside_projects_root(path: Path) -> Path:
+    root = projects_root()
+    resolved = path.resolve()
+    if resolved == root or root not in resolved.parents:
+        raise RepositoryError(f"Path {path} is outside the media root.")
+    return resolved
+
+
+def repository_path(*, slug: str) -> Path:
+    """The repository folder of a project; refuses slugs that could escape the media root."""
+    if not _SLUG_RE.match(slug):
+        raise RepositoryError(f"{slug!r} is not a valid project slug.")
+    return _inside_projects_root(projects_root() / slug)
+
+
+def conversations_db_path(*, slug: str) -> Path:
+    if not _SLUG_RE.match(slug):
+        raise RepositoryError(f"{slug!r} is not a valid project slug.")
+    return _inside_projects_root(projects_root() / f"{slug}_conversations.db")
+
+
+def _signature() -> pygit2.Signature:
+    return pygit2.Signature(settings.GIT_AUTHOR_NAME, settings.GIT_AUTHOR_EMAIL)
+
+
+def _open(path: Path) -> pygit2.Repository:
+    return pygit2.Repository(str(_inside_projects_root(path)))
+
+
+def _tree_with_workflow(repo: pygit2.Repository, code: str) -> pygit2.Oid:
+    builder = repo.TreeBuilder()
+    builder.insert(WORKFLOW_FILE, repo.create_blob(code.encode("utf-8")), pygit2.GIT_FILEMODE_BLOB)
+    return builder.write()
+
+
+def _refresh_worktree(repo: pygit2.Repository) -> None:
+    repo.checkout(_BRANCH_REF, strategy=pygit2.enums.CheckoutStrategy.FORCE)
+
+
+def repository_create(*, slug: str, code: str, message: str) -> Head:
+    """Make the project's repository with `code` as the first commit on `main`."""
+    path = repository_path(slug=slug)
+    if path.exists():
+        raise RepositoryError(f"A repository already exists at {path}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    repo = pygit2.init_repository(str(path), initial_head=BRANCH)
+    tree = _tree_with_workflow(repo, code)
+    sig = _signature()
+    sha = repo.create_commit(_BRANCH_REF, sig, sig, message, tree, [])
+    _refresh_worktree(repo)
+    return Head(code=code, sha=str(sha))
+
+
+def repository_head(*, path: Path) -> Head:
+    repo = _open(path)
+    commit = repo.revparse_single(_BRANCH_REF)
+    return Head(code=_file_in(commit), sha=str(commit.id))
+
+
+def _file_in(commit: pygit2.Commit) -> str:
+    try:
+        blob = commit.tree[WORKFLOW_FILE]
+    except KeyError as exc:
+        raise RepositoryError(f"Commit {commit.id} has no {WORKFLOW_FILE}.") from exc
+    return blob.data.decode("utf-8")
+
+
+def repository_file_at(*, path: Path, sha: str) -> str:
+    repo = _open(path)
+    try:
+        commit = repo.get(sha)
+    except ValueError as exc:
+        raise RepositoryError(f"{sha!r} is not a commit id.") from exc
+    if not isinstance(commit, pygit2.Commit):
+        raise RepositoryError(f"Commit {sha} is not in this repository.")
+    return _file_in(commit)
+
+
+def repository_commit(*, path: Path, code: str, message: str, parent_sha: str) -> Head:
+    """Commit `code` on top of `parent_sha`, which must still be main's head."""
+    repo = _open(path)
+    head = repo.revparse_single(_BRANCH_REF)
+    if str(head.id) != parent_sha:
+        raise BranchMovedError(f"main is at {head.id}, not at {parent_sha}.")
+    sig = _signature()
+    tree = _tree_with_workflow(repo, code)
+    sha = repo.create_commit(_BRANCH_REF, sig, sig, message, tree, [head.id])
+    _refresh_worktree(repo)
+    return Head(code=code, sha=str(sha))
+
+
+def repository_merge(*, path: Path, base_sha: str, new_code: str) -> str:
+    """Three-way merge: the change base -> new_code, replayed on top of main's head. Returns the code."""
+    repo = _open(path)
+    base = repo.get(base_sha)
+    if not isinstance(base, pygit2.Commit):
+        raise RepositoryError(f"Base commit {base_sha} is not in this repository.")
+    head = repo.revparse_single(_BRANCH_REF)
+    theirs = repo.get(_tree_with_workflow(repo, new_code))
+    index = repo.merge_trees(base.tree, head.tree, theirs)
+    if index.conflicts is not None:
+        raise MergeConflictError(f"The change does not apply cleanly on top of {head.id}.")
+    entry = index[WORKFLOW_FILE]
+    return repo.get(entry.id).data.decode("utf-8")
+
+
+def repository_log(*, path: Path, limit: int = 200) -> list[CommitInfo]:
+    repo = _open(path)
+    head = repo.revparse_single(_BRANCH_REF)
+    commits = []
+    for commit in repo.walk(head.id, pygit2.enums.SortMode.TOPOLOGICAL):
+        commits.append(
+            CommitInfo(
+                sha=str(commit.id),
+                message=commit.message,
+                author_name=commit.author.name,
+                author_email=commit.author.email,
+                committed_at=datetime.fromtimestamp(commit.commit_time, tz=UTC),
+                trailers=dict(_TRAILER_RE.findall(commit.message)),
+            )
+        )
+        if len(commits) >= limit:
+            break
+    return commits
+
+
+def repository_delete(*, slug: str) -> None:
+    """Remove the repository and the conversations file of a project, if present."""
+    path = repository_path(slug=slug)
+    if path.exists():
+        shutil.rmtree(path)
+    for suffix in ("", "-wal", "-shm"):
+        db = Path(f"{conversations_db_path(slug=slug)}{suffix}")
+        db.unlink(missing_ok=True)
+
+
+def media_wipe() -> None:
+    """Remove everything under the media root (reset_db)."""
+    root = Path(settings.MEDIA_PATH).resolve()
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)

@@ -1,0 +1,59 @@
+from rest_framework import serializers
+
+from projects.models import Project
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "repository_path",
+            "current_code",
+            "current_commit",
+            "current_branch",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, trim_whitespace=True)
+
+
+class NodeSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField(allow_null=True)
+    line_start = serializers.IntegerField()
+    line_end = serializers.IntegerField()
+    tools = serializers.ListField(child=serializers.CharField())
+    handoffs = serializers.ListField(child=serializers.CharField())
+
+
+class CommitSerializer(serializers.Serializer):
+    sha = serializers.CharField()
+    message = serializers.CharField()
+    author = serializers.CharField()
+    author_email = serializers.CharField()
+    committed_at = serializers.DateTimeField()
+    diff_id = serializers.CharField(allow_null=True)
+    session_id = serializers.CharField(allow_null=True)
+
+
+class RevertSerializer(serializers.Serializer):
+    commit_sha = serializers.RegexField(r"^[0-9a-fA-F]{4,40}$", max_length=40)
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    database = serializers.CharField()
+    version = serializers.CharField()
+    vibecoding = serializers.CharField()
+    sandbox_network_isolation = serializers.BooleanField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(required=False)

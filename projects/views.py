@@ -1,0 +1,76 @@
+from django.conf import settings
+from django.db import connection
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from projects import selectors, services
+from projects.serializers import (
+    CommitSerializer,
+    HealthSerializer,
+    NodeSerializer,
+    ProjectCreateSerializer,
+    ProjectSerializer,
+)
+from sessions.vibecoder.provider import provider_status
+from testcases.sandbox import network_isolation_available
+from vibegrapher.openapi import errors
+
+
+class HealthView(APIView):
+    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer})
+    def get(self, request: Request) -> Response:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            database = "ok"
+        except Exception as exc:  # reported, not hidden: the health check exists to say this
+            database = f"unreachable: {exc}"
+        body = {
+            "status": "ok" if database == "ok" else "degraded",
+            "database": database,
+            "version": settings.VERSION,
+            "vibecoding": provider_status(),
+            "sandbox_network_isolation": network_isolation_available(),
+        }
+        return Response(body, status=status.HTTP_200_OK if database == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+class ProjectListView(APIView):
+    @extend_schema(responses={200: ProjectSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(ProjectSerializer(selectors.project_list(), many=True).data)
+
+    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer, **errors(400, 413)})
+    def post(self, request: Request) -> Response:
+        data = ProjectCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = services.project_create(name=data.validated_data["name"])
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailView(APIView):
+    @extend_schema(responses={200: ProjectSerializer, **errors(404)})
+    def get(self, request: Request, project_id: str) -> Response:
+        return Response(ProjectSerializer(selectors.project_get(project_id=project_id)).data)
+
+    @extend_schema(responses={204: None, **errors(404)})
+    def delete(self, request: Request, project_id: str) -> Response:
+        services.project_delete(project=selectors.project_get(project_id=project_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectNodesView(APIView):
+    @extend_schema(responses={200: NodeSerializer(many=True), **errors(404)})
+    def get(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get(project_id=project_id)
+        return Response(selectors.project_nodes(project=project))
+
+
+class ProjectCommitsView(APIView):
+    @extend_schema(responses={200: CommitSerializer(many=True), **errors(404)})
+    def get(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get(project_id=project_id)
+        return Response(CommitSerializer(selectors.project_commits(project=project), many=True).data)

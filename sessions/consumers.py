@@ -1,0 +1,108 @@
+"""WebSocket consumer: join a project's group, replay missed events, forward live ones, heartbeat."""
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+from urllib.parse import parse_qs
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from projects.models import Project
+from sessions import events
+
+# Connections per project on this instance, for the heartbeat.
+_connections: Counter[str | None] = Counter()
+CLOSE_UNKNOWN_PROJECT = 4404
+
+
+class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
+    project_id: str | None = None
+
+    async def connect(self) -> None:
+        self.last_seq = 0
+        await self.accept()
+        _connections[None] += 1
+        self.heartbeat = asyncio.create_task(self._heartbeat())
+        project_id = self.scope["url_route"]["kwargs"].get("project_id")
+        if project_id is not None:
+            query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+            if not await self._subscribe(project_id, after=(query.get("after") or [None])[0]):
+                await self.close(code=CLOSE_UNKNOWN_PROJECT)
+
+    async def disconnect(self, code: int) -> None:
+        self.heartbeat.cancel()
+        await self._unsubscribe()
+        _connections[None] -= 1
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            content = json.loads(text_data if text_data is not None else bytes_data or b"")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            await self._error("Messages must be JSON objects like {\"type\": \"subscribe\", \"project_id\": \"...\"}.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if not isinstance(content, dict):
+            await self._error("Messages must be JSON objects with a \"type\".")
+            return
+        kind = content.get("type")
+        if kind == "subscribe":
+            await self._subscribe(content.get("project_id"), after=content.get("after"))
+        elif kind == "unsubscribe":
+            await self._unsubscribe()
+            await self.send_json(events.envelope("unsubscribed", {"project_id": None}))
+        elif kind == "ping":
+            await self.send_json(events.envelope("pong", {}))
+        else:
+            await self._error(f"Unknown message type {kind!r}; use subscribe, unsubscribe or ping.")
+
+    async def project_event(self, message: dict) -> None:
+        event = message["event"]
+        if event.get("seq", 0) <= self.last_seq:
+            return  # already sent during replay
+        self.last_seq = event["seq"]
+        await self.send_json(event)
+
+    async def _subscribe(self, project_id, *, after) -> bool:
+        try:
+            project_uuid = uuid.UUID(str(project_id))
+            after_seq = int(after) if after not in (None, "") else None
+        except ValueError:
+            await self._error("project_id must be a project's UUID and after a sequence number.")
+            return False
+        if not await Project.objects.filter(pk=project_uuid).aexists():
+            await self._error(f"Project {project_id} not found.")
+            return False
+        await self._unsubscribe()
+        self.project_id = str(project_uuid)
+        _connections[self.project_id] += 1
+        await self.channel_layer.group_add(events.group_name(self.project_id), self.channel_name)
+        await self.send_json(events.envelope(events.SUBSCRIBED, {"project_id": self.project_id}))
+        self.last_seq = 0
+        if after_seq is not None:
+            self.last_seq = after_seq
+            missed = await sync_to_async(events.events_after)(project_id=self.project_id, after=after_seq)
+            for event in missed:
+                self.last_seq = event["seq"]
+                await self.send_json(event)
+        return True
+
+    async def _unsubscribe(self) -> None:
+        if self.project_id is None:
+            return
+        await self.channel_layer.group_discard(events.group_name(self.project_id), self.channel_name)
+        _connections[self.project_id] -= 1
+        self.project_id = None
+
+    async def _error(self, detail: str) -> None:
+        await self.send_json(events.envelope(events.ERROR, {"detail": detail}))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(settings.HEARTBEAT_INTERVAL_S)
+            data = events.heartbeat_data(project_id=self.project_id, connections=_connections[self.project_id])
+            await self.send_json(events.envelope(events.HEARTBEAT, data))

@@ -1,0 +1,72 @@
+from rest_framework import serializers
+
+from sessions.models import ConversationMessage, VibecodeSession
+
+
+class VibecodeSessionSerializer(serializers.ModelSerializer):
+    project_id = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = VibecodeSession
+        fields = [
+            "id",
+            "project_id",
+            "openai_session_key",
+            "conversations_db_path",
+            "session_type",
+            "node_id",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class SessionCreateSerializer(serializers.Serializer):
+    session_type = serializers.ChoiceField(choices=VibecodeSession.SessionType.choices, required=False)
+    node_id = serializers.CharField(max_length=200, required=False, allow_null=True)
+
+
+class ConversationMessageSerializer(serializers.ModelSerializer):
+    session_id = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = ConversationMessage
+        fields = [
+            "id",
+            "session_id",
+            "role",
+            "agent",
+            "content",
+            "iteration",
+            "sequence",
+            "patch_preview",
+            "diff_id",
+            "token_usage",
+            "last_response_id",
+            "trace_id",
+            "created_at",
+        ]
+
+
+class ConversationMessageFullSerializer(ConversationMessageSerializer):
+    class Meta(ConversationMessageSerializer.Meta):
+        fields = [*ConversationMessageSerializer.Meta.fields, "openai_response"]
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    prompt = serializers.CharField(max_length=20_000, trim_whitespace=True)
+    message_id = serializers.CharField(max_length=200, required=False, allow_null=True)
+
+
+class VibecodeResultSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["processing", "pending_human_review", "answered", "max_iterations", "failed"]
+    )
+    session_id = serializers.UUIDField()
+    message_id = serializers.CharField()
+    trace_id = serializers.CharField(required=False)
+    content = serializers.CharField(allow_null=True, required=False)
+    diff_id = serializers.UUIDField(allow_null=True, required=False)
+    commit_message = serializers.CharField(allow_null=True, required=False)
+    final_feedback = serializers.CharField(allow_null=True, required=False)
+    token_usage = serializers.DictField(required=False)
+    error = serializers.CharField(allow_null=True, required=False)

@@ -1,0 +1,143 @@
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from projects import repository
+from projects.models import Project
+from projects.selectors import project_nodes
+from sessions.models import ConversationMessage, VibecodeRun, VibecodeSession
+from sessions.selectors import run_active
+from sessions.vibecoder.memory import memory_clear
+from vibegrapher.errors import Conflict, InvalidInput
+
+
+def session_key(*, project: Project, node_id: str | None) -> str:
+    return f"project_{project.slug}_node_{node_id}" if node_id else f"project_{project.slug}"
+
+
+def session_get_or_create(
+    *, project: Project, session_type: str | None, node_id: str | None
+) -> tuple[VibecodeSession, bool]:
+    """The project's session for that key, created when missing. Returns (session, created)."""
+    session_type = session_type or (VibecodeSession.SessionType.NODE if node_id else VibecodeSession.SessionType.GLOBAL)
+    if session_type == VibecodeSession.SessionType.GLOBAL and node_id:
+        raise InvalidInput("A global session has no node_id; use session_type 'node'.", errors={"node_id": ["Not allowed for a global session."]})
+    if session_type == VibecodeSession.SessionType.NODE:
+        if not node_id:
+            raise InvalidInput("A node session needs a node_id.", errors={"node_id": ["This field is required."]})
+        known = [node["id"] for node in project_nodes(project=project)]
+        if node_id not in known:
+            raise InvalidInput(
+                f"Node {node_id!r} is not an agent of this workflow; known nodes: {', '.join(known) or 'none'}.",
+                errors={"node_id": ["Unknown node."]},
+            )
+    key = session_key(project=project, node_id=node_id)
+    defaults = {
+        "session_type": session_type,
+        "node_id": node_id,
+        "conversations_db_path": str(repository.conversations_db_path(slug=project.slug)),
+    }
+    try:
+        with transaction.atomic():
+            return VibecodeSession.objects.get_or_create(project=project, openai_session_key=key, defaults=defaults)
+    except IntegrityError:  # created by a concurrent request between the get and the insert
+        return VibecodeSession.objects.get(project=project, openai_session_key=key), False
+
+
+def session_delete(*, session: VibecodeSession) -> None:
+    """Delete the session, its messages and diffs, and clear both agents' memories."""
+    if run_active(session_id=session.id):
+        raise Conflict("A vibecode run is in progress in this session; wait for it to finish before deleting it.")
+    db_path, keys = session.conversations_db_path, [session.openai_session_key, session.evaluator_session_key]
+    with transaction.atomic():
+        session.delete()
+    for key in keys:
+        memory_clear(db_path=db_path, key=key)
+
+
+def message_create(*, session_id, **fields) -> ConversationMessage:
+    """Store a message under the session's next sequence number."""
+    with transaction.atomic():
+        VibecodeSession.objects.filter(pk=session_id).update(message_seq=F("message_seq") + 1)
+        sequence = VibecodeSession.objects.filter(pk=session_id).values_list("message_seq", flat=True).get()
+        return ConversationMessage.objects.create(session_id=session_id, sequence=sequence, **fields)
+
+
+def message_record(*, session_id, project_id, **fields) -> ConversationMessage:
+    """Store a message and broadcast it (`conversation_message`, plus `token_usage` when it has usage)."""
+    from sessions import events
+
+    with transaction.atomic():
+        message = message_create(session_id=session_id, **fields)
+        events.event_publish(
+            project_id=project_id, event_type=events.CONVERSATION_MESSAGE, data=events.conversation_message_data(message)
+        )
+        if message.token_usage:
+            events.event_publish(project_id=project_id, event_type=events.TOKEN_USAGE, data=events.token_usage_data(message))
+    return message
+
+
+def run_start(*, session: VibecodeSession, prompt: str, client_message_id: str | None) -> tuple[VibecodeRun, bool]:
+    """Store the user's message and a queued run. Returns (run, created); an earlier run with the same
+    client message id is returned instead of starting a new one."""
+    from sessions import events
+
+    if client_message_id:
+        earlier = VibecodeRun.objects.filter(session=session, client_message_id=client_message_id).first()
+        if earlier is not None:
+            return earlier, False
+    if run_active(session_id=session.id):
+        raise Conflict("A vibecode run is already in progress in this session; wait for its result.")
+    trace_id = f"trace_{uuid.uuid4().hex}"
+    project = session.project
+    try:
+        with transaction.atomic():
+            message = message_create(
+                session_id=session.id,
+                role=ConversationMessage.Role.USER,
+                agent=ConversationMessage.Agent.USER,
+                content=prompt,
+                trace_id=trace_id,
+            )
+            run = VibecodeRun.objects.create(
+                session=session,
+                user_message=message,
+                client_message_id=client_message_id or None,
+                prompt=prompt,
+                trace_id=trace_id,
+                base_commit=project.current_commit,
+            )
+            events.event_publish(
+                project_id=project.id, event_type=events.CONVERSATION_MESSAGE, data=events.conversation_message_data(message)
+            )
+    except IntegrityError:
+        # A concurrent request won the race: same client message id, or another run just started.
+        if client_message_id:
+            earlier = VibecodeRun.objects.filter(session=session, client_message_id=client_message_id).first()
+            if earlier is not None:
+                return earlier, False
+        raise Conflict("A vibecode run is already in progress in this session; wait for its result.") from None
+    return run, True
+
+
+def run_claim(*, run_id, worker: str) -> bool:
+    """Mark a queued run as running by `worker`; False when someone else has it."""
+    now = timezone.now()
+    return bool(
+        VibecodeRun.objects.filter(pk=run_id, status=VibecodeRun.Status.QUEUED).update(
+            status=VibecodeRun.Status.RUNNING, worker=worker, started_at=now, heartbeat_at=now
+        )
+    )
+
+
+def run_finish(*, run: VibecodeRun, status: str, result: dict) -> VibecodeRun:
+    """Store the outcome and broadcast `vibecode_response`."""
+    from sessions import events
+
+    with transaction.atomic():
+        run.status, run.result, run.finished_at = status, result, timezone.now()
+        run.save(update_fields=["status", "result", "finished_at"])
+        events.event_publish(project_id=run.session.project_id, event_type=events.VIBECODE_RESPONSE, data=result)
+    return run

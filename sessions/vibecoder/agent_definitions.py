@@ -1,0 +1,125 @@
+"""The two agents: the vibecoder that patches `workflow.py`, and the evaluator that reviews patches."""
+
+from dataclasses import dataclass, field
+
+from agents import Agent, FunctionToolResult, ModelSettings, RunContextWrapper, ToolsToFinalOutputResult, function_tool
+from django.conf import settings
+from openai.types.shared import Reasoning
+from pydantic import BaseModel, Field
+
+from sessions.vibecoder.patching import PatchError, patch_apply
+
+PATCH_APPLIED = "Patch applied"
+
+VIBECODER_INSTRUCTIONS = """\
+You edit one Python file, workflow.py, which defines OpenAI Agents SDK agents (`Agent(...)`), their
+tools and handoffs. The user asks for changes in plain language.
+
+- To change the code, call submit_patch once with a unified diff against the current workflow.py
+  (`@@ -l,n +l,n @@` hunks with 3 lines of unchanged context, ' ' / '-' / '+' line prefixes) and a
+  one-sentence description. Context and removed lines must match the file exactly.
+- If submit_patch returns an error, read it, fix the patch and call submit_patch again.
+- If the user only asks a question, answer in text and do not call submit_patch.
+- Keep the file runnable: valid Python, imports at the top, agents defined before they are used.
+"""
+
+EVALUATOR_INSTRUCTIONS = """\
+You review a proposed change to workflow.py, a Python file of OpenAI Agents SDK agents. Approve it
+only if it does what the user asked, keeps the file valid and runnable, and changes nothing else.
+If you reject it, say precisely what must change. Always give a concise conventional commit message
+(imperative mood, at most 72 characters on the first line) describing the change.
+"""
+
+
+class Evaluation(BaseModel):
+    approved: bool = Field(description="Whether the change does what was asked, correctly.")
+    reasoning: str = Field(description="Why; when rejecting, exactly what must change.")
+    commit_message: str = Field(description="Commit message for the change.")
+
+
+class CommitMessage(BaseModel):
+    commit_message: str = Field(description="The improved commit message.")
+
+
+@dataclass
+class VibecodeContext:
+    """What one vibecoder turn patches, and the proposal it produced."""
+
+    code: str
+    proposal: str | None = None
+    patch: str | None = None
+    description: str | None = None
+    patch_errors: list[str] = field(default_factory=list)
+
+
+def _check_syntax(code: str) -> None:
+    compile(code, "workflow.py", "exec", dont_inherit=True)
+
+
+@function_tool
+def submit_patch(ctx: RunContextWrapper[VibecodeContext], patch: str, description: str) -> str:
+    """Apply a patch to workflow.py.
+
+    Args:
+        patch: A unified diff (or V4A patch) against the current workflow.py.
+        description: One sentence describing the change.
+    """
+    try:
+        new_code = patch_apply(original=ctx.context.code, patch=patch)
+        _check_syntax(new_code)
+    except PatchError as exc:
+        ctx.context.patch_errors.append(str(exc))
+        return f"Error: the patch was not applied. {exc}"
+    except SyntaxError as exc:
+        reason = f"{exc.msg} (line {exc.lineno}, column {exc.offset}): {(exc.text or '').rstrip()}"
+        ctx.context.patch_errors.append(f"SyntaxError: {reason}")
+        return f"Error: the patched file is not valid Python. SyntaxError: {reason}"
+    ctx.context.proposal, ctx.context.patch, ctx.context.description = new_code, patch, description
+    return f"{PATCH_APPLIED}: {description}"
+
+
+def _stop_when_patch_applied(
+    ctx: RunContextWrapper[VibecodeContext], results: list[FunctionToolResult]
+) -> ToolsToFinalOutputResult:
+    """End the turn once a patch applied; a refused patch goes back to the model to fix."""
+    for result in results:
+        if result.tool.name == "submit_patch" and str(result.output).startswith(PATCH_APPLIED):
+            return ToolsToFinalOutputResult(is_final_output=True, final_output=str(result.output))
+    return ToolsToFinalOutputResult(is_final_output=False)
+
+
+def _model_settings(model: str) -> ModelSettings:
+    if model.startswith(("gpt-5", "o1", "o3", "o4")):
+        return ModelSettings(reasoning=Reasoning(effort=settings.REASONING_EFFORT))
+    return ModelSettings()
+
+
+def vibecoder_agent() -> Agent[VibecodeContext]:
+    return Agent(
+        name="vibecoder",
+        instructions=VIBECODER_INSTRUCTIONS,
+        model=settings.VIBECODER_MODEL,
+        model_settings=_model_settings(settings.VIBECODER_MODEL),
+        tools=[submit_patch],
+        tool_use_behavior=_stop_when_patch_applied,
+    )
+
+
+def evaluator_agent() -> Agent:
+    return Agent(
+        name="evaluator",
+        instructions=EVALUATOR_INSTRUCTIONS,
+        model=settings.EVALUATOR_MODEL,
+        model_settings=_model_settings(settings.EVALUATOR_MODEL),
+        output_type=Evaluation,
+    )
+
+
+def commit_message_agent() -> Agent:
+    return Agent(
+        name="evaluator",
+        instructions=EVALUATOR_INSTRUCTIONS + "\nNow only propose a better commit message for the change shown.",
+        model=settings.EVALUATOR_MODEL,
+        model_settings=_model_settings(settings.EVALUATOR_MODEL),
+        output_type=CommitMessage,
+    )

@@ -1,0 +1,181 @@
+"""Where runs execute: as tasks of the web process (`inline`, the default) or in `vibecode_worker`
+processes (`worker`). Either way a run is a database record first, so it outlives any connection
+and a dead process leaves it `interrupted`, never `running` forever.
+"""
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import openai
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from projects import repository
+from sessions import events, services
+from sessions.models import ConversationMessage, VibecodeRun
+from sessions.vibecoder.loop import PROVIDER_ERRORS, RunScope, vibecode
+
+logger = logging.getLogger(__name__)
+
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_tasks: dict[str, asyncio.Task] = {}
+_reapers: set[asyncio.Task] = set()
+
+
+def _provider_error_text(exc: BaseException) -> str:
+    if isinstance(exc, openai.APIStatusError):
+        return f"The model provider answered {exc.status_code} ({type(exc).__name__}): {exc.message}"
+    if isinstance(exc, openai.APITimeoutError):
+        return f"The model provider did not answer within {settings.OPENAI_TIMEOUT_S:g} s."
+    if isinstance(exc, openai.APIConnectionError):
+        return f"Could not reach the model provider: {exc}"
+    return f"The model provider failed ({type(exc).__name__}): {exc}"
+
+
+async def _scope_for(run: VibecodeRun) -> RunScope:
+    session, project = run.session, run.session.project
+    base_code = await asyncio.to_thread(
+        repository.repository_file_at, path=repository.repository_path(slug=project.slug), sha=run.base_commit
+    )
+    return RunScope(
+        run_id=str(run.id),
+        session_id=str(session.id),
+        project_id=str(project.id),
+        node_id=session.node_id,
+        prompt=run.prompt,
+        trace_id=run.trace_id,
+        base_code=base_code,
+        base_commit=run.base_commit,
+        memory_path=session.conversations_db_path,
+        memory_key=session.openai_session_key,
+        evaluator_key=session.evaluator_session_key,
+    )
+
+
+async def _heartbeat(run_id: str) -> None:
+    while True:
+        await asyncio.sleep(settings.RUN_HEARTBEAT_S)
+        await VibecodeRun.objects.filter(pk=run_id).aupdate(heartbeat_at=timezone.now())
+
+
+async def _failure(scope: RunScope, run: VibecodeRun, error: str, kind: str) -> dict[str, Any]:
+    await sync_to_async(services.message_record)(
+        session_id=scope.session_id,
+        project_id=scope.project_id,
+        role=ConversationMessage.Role.SYSTEM,
+        agent=ConversationMessage.Agent.SYSTEM,
+        content=error,
+        trace_id=scope.trace_id,
+    )
+    return {
+        "status": "failed",
+        "session_id": scope.session_id,
+        "message_id": run.message_id,
+        "trace_id": scope.trace_id,
+        "content": None,
+        "diff_id": None,
+        "commit_message": None,
+        "token_usage": scope.totals.as_dict(),
+        "error": error,
+        "error_kind": kind,
+    }
+
+
+async def run_execute(run_id: str) -> None:
+    """Claim the run and execute it to the end; the outcome is always stored and broadcast."""
+    if not await sync_to_async(services.run_claim)(run_id=run_id, worker=INSTANCE):
+        return
+    run = await VibecodeRun.objects.select_related("session__project").aget(pk=run_id)
+    scope = await _scope_for(run)
+    beat = asyncio.create_task(_heartbeat(run_id))
+    try:
+        result = await vibecode(run, scope)
+    except PROVIDER_ERRORS as exc:
+        logger.warning("Vibecode run %s: model provider failed: %r", run_id, exc)
+        result = await _failure(scope, run, _provider_error_text(exc), "provider")
+    except Exception as exc:
+        # Recorded and broadcast so the user is told; the traceback goes to the log.
+        logger.exception("Vibecode run %s failed unexpectedly", run_id)
+        result = await _failure(scope, run, f"The run failed unexpectedly: {type(exc).__name__}: {exc}", "internal")
+    finally:
+        beat.cancel()
+    status = VibecodeRun.Status.FAILED if result["status"] == "failed" else VibecodeRun.Status.FINISHED
+    await sync_to_async(services.run_finish)(run=run, status=status, result=result)
+
+
+def run_dispatch(run_id: str) -> None:
+    """Start a stored run. In worker mode the workers pick it up; otherwise it runs in this loop."""
+    if settings.VIBECODE_EXECUTOR == "worker":
+        return
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(run_execute(run_id), name=f"vibecode-{run_id}")
+    _tasks[run_id] = task
+    task.add_done_callback(lambda _: _tasks.pop(run_id, None))
+    _ensure_reaper(loop)
+
+
+async def run_wait(run_id: str, poll_s: float = 0.1) -> VibecodeRun:
+    """The finished run. Waiting never cancels it: a client that goes away loses nothing."""
+    task = _tasks.get(run_id)
+    if task is not None:
+        await asyncio.shield(task)
+    while True:
+        run = await VibecodeRun.objects.aget(pk=run_id)
+        if run.status not in VibecodeRun.ACTIVE:
+            return run
+        await asyncio.sleep(poll_s)
+
+
+def runs_reap() -> int:
+    """Mark runs whose executing process stopped beating as `interrupted`, and say so. Returns how many."""
+    stale = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_S)
+    reaped = 0
+    for run in VibecodeRun.objects.select_related("session").filter(
+        status__in=VibecodeRun.ACTIVE, created_at__lt=stale
+    ):
+        if run.heartbeat_at is not None and run.heartbeat_at >= stale:
+            continue
+        if run.status == VibecodeRun.Status.QUEUED and settings.VIBECODE_EXECUTOR == "worker":
+            continue  # waiting for a free worker is not being dead
+        result = {
+            "status": "failed",
+            "session_id": str(run.session_id),
+            "message_id": run.message_id,
+            "trace_id": run.trace_id,
+            "content": None,
+            "diff_id": None,
+            "commit_message": None,
+            "token_usage": None,
+            "error": "The run was interrupted: the process executing it stopped. Send the request again.",
+            "error_kind": "interrupted",
+        }
+        updated = VibecodeRun.objects.filter(pk=run.pk, status=run.status, heartbeat_at=run.heartbeat_at).update(
+            status=VibecodeRun.Status.INTERRUPTED, result=result, finished_at=timezone.now()
+        )
+        if updated:
+            events.event_publish(project_id=run.session.project_id, event_type=events.VIBECODE_RESPONSE, data=result)
+            reaped += 1
+    return reaped
+
+
+async def _reap_forever() -> None:
+    while True:
+        count = await sync_to_async(runs_reap)()
+        if count:
+            logger.warning("Marked %d vibecode run(s) interrupted", count)
+        await asyncio.sleep(settings.RUN_HEARTBEAT_S)
+
+
+def _ensure_reaper(loop: asyncio.AbstractEventLoop) -> None:
+    if not settings.RUN_REAPER_ENABLED:
+        return
+    if not any(task.get_loop() is loop and not task.done() for task in _reapers):
+        task = loop.create_task(_reap_forever(), name="vibecode-reaper")
+        _reapers.add(task)
+        task.add_done_callback(_reapers.discard)

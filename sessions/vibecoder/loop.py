@@ -1,0 +1,290 @@
+"""The vibecode loop: vibecoder proposes, evaluator reviews, at most VIBECODE_MAX_ROUNDS rounds.
+
+Every model call is stored as a ConversationMessage and broadcast from the `on_llm_end` hook, so a
+client sees each step the moment the model answers, long before the run ends.
+"""
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from agents import Agent, MaxTurnsExceeded, ModelBehaviorError, ModelResponse, RunConfig, RunContextWrapper, RunHooks, Runner
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from diffs.services import diff_create_proposed
+from sessions import services
+from sessions.models import ConversationMessage, VibecodeRun
+from sessions.vibecoder import prompts
+from sessions.vibecoder.agent_definitions import (
+    Evaluation,
+    VibecodeContext,
+    evaluator_agent,
+    vibecoder_agent,
+)
+from sessions.vibecoder.memory import memory_open
+from sessions.vibecoder.patching import unified_diff
+from sessions.vibecoder.provider import model_provider, raw_response_pop
+
+logger = logging.getLogger(__name__)
+
+PROVIDER_ERRORS = (openai.APIError, ModelBehaviorError)
+
+
+@dataclass
+class TokenTotals:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    calls: int = 0
+
+    def add(self, usage: dict[str, Any]) -> None:
+        for name in ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens"):
+            setattr(self, name, getattr(self, name) + usage[name])
+        self.calls += 1
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "cached_tokens": self.cached_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "model_calls": self.calls,
+        }
+
+
+@dataclass
+class RunScope:
+    """What every step of one run shares."""
+
+    run_id: str
+    session_id: str
+    project_id: str
+    node_id: str | None
+    prompt: str
+    trace_id: str
+    base_code: str
+    base_commit: str
+    memory_path: str
+    memory_key: str
+    evaluator_key: str
+    totals: TokenTotals = field(default_factory=TokenTotals)
+    step_messages: list[ConversationMessage] = field(default_factory=list)
+
+
+def _text_of(response: ModelResponse) -> str:
+    parts = []
+    for item in response.output:
+        if getattr(item, "type", None) == "message":
+            parts.extend(getattr(content, "text", "") for content in item.content)
+    return "".join(parts)
+
+
+def _patch_call(response: ModelResponse) -> dict[str, str] | None:
+    for item in response.output:
+        if getattr(item, "type", None) == "function_call" and item.name == "submit_patch":
+            try:
+                arguments = json.loads(item.arguments or "{}")
+            except json.JSONDecodeError:
+                return {"patch": item.arguments or "", "description": ""}
+            return {"patch": str(arguments.get("patch", "")), "description": str(arguments.get("description", ""))}
+    return None
+
+
+def _usage_of(response: ModelResponse, *, model: str, agent: str, iteration: int) -> dict[str, Any]:
+    usage = response.usage
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "cached_tokens": usage.input_tokens_details.cached_tokens or 0,
+        "reasoning_tokens": usage.output_tokens_details.reasoning_tokens or 0,
+        "model": model,
+        "agent": agent,
+        "iteration": iteration,
+    }
+
+
+def _full_response(response: ModelResponse, model: str) -> dict[str, Any]:
+    raw = raw_response_pop(response.response_id)
+    if raw is not None:
+        return raw
+    # Streamed or otherwise uncaptured: rebuild the same shape from what the SDK parsed.
+    return {
+        "id": response.response_id,
+        "object": "response",
+        "model": model,
+        "output": [item.model_dump(mode="json") for item in response.output],
+        "usage": {
+            "input_tokens": response.usage.input_tokens,
+            "output_tokens": response.usage.output_tokens,
+            "total_tokens": response.usage.total_tokens,
+        },
+    }
+
+
+class StepRecorder(RunHooks[Any]):
+    """Logs, stores and broadcasts each model call of one agent in one round."""
+
+    def __init__(self, scope: RunScope, *, agent: str, model: str, iteration: int) -> None:
+        self.scope, self.agent, self.model, self.iteration = scope, agent, model, iteration
+
+    async def on_llm_start(self, context: RunContextWrapper, agent: Agent, system_prompt, input_items) -> None:
+        last = input_items[-1] if input_items else {}
+        preview = last.get("content") if isinstance(last, dict) else last
+        if not isinstance(preview, str):
+            preview = json.dumps(preview, default=str)
+        logger.info("OPENAI REQUEST: agent=%s model=%s run=%s input=%s...", self.agent, self.model, self.scope.run_id, preview[:200])
+
+    async def on_llm_end(self, context: RunContextWrapper, agent: Agent, response: ModelResponse) -> None:
+        usage = _usage_of(response, model=self.model, agent=self.agent, iteration=self.iteration)
+        text, call = _text_of(response), _patch_call(response)
+        content = text
+        if self.agent == "evaluator":
+            content = _evaluation_text(text)
+        elif call is not None:
+            content = call["description"] or "Proposed a patch."
+        logger.info("OPENAI RESPONSE: agent=%s id=%s output=%s...", self.agent, response.response_id, (text or json.dumps(call))[:200])
+        logger.info(
+            "💵 OPENAI TOKENS: prompt=%s, completion=%s, total=%s",
+            usage["prompt_tokens"],
+            usage["completion_tokens"],
+            usage["total_tokens"],
+        )
+        self.scope.totals.add(usage)
+        message = await sync_to_async(services.message_record)(
+            session_id=self.scope.session_id,
+            project_id=self.scope.project_id,
+            role=ConversationMessage.Role.ASSISTANT,
+            agent=self.agent,
+            content=content,
+            iteration=self.iteration,
+            patch_preview="\n".join(call["patch"].splitlines()[:10]) if call else None,
+            token_usage=usage,
+            last_response_id=response.response_id,
+            trace_id=self.scope.trace_id,
+            openai_response=_full_response(response, self.model),
+        )
+        self.scope.step_messages.append(message)
+
+
+def _evaluation_text(text: str) -> str:
+    try:
+        return Evaluation.model_validate_json(text).reasoning
+    except ValueError:
+        return text
+
+
+def _run_config(scope: RunScope) -> RunConfig:
+    return RunConfig(
+        model_provider=model_provider(),
+        trace_id=scope.trace_id,
+        group_id=scope.session_id,
+        workflow_name="vibecode",
+        tracing_disabled=not settings.OPENAI_TRACING,
+    )
+
+
+async def _vibecoder_turn(scope: RunScope, memory, *, iteration: int, feedback: str | None) -> VibecodeContext:
+    if feedback is None:
+        request = prompts.vibecoder_request(prompt=scope.prompt, code=scope.base_code, node_id=scope.node_id)
+    else:
+        request = prompts.vibecoder_retry(prompt=scope.prompt, code=scope.base_code, node_id=scope.node_id, feedback=feedback)
+    context = VibecodeContext(code=scope.base_code)
+    result = await Runner.run(
+        vibecoder_agent(),
+        request,
+        context=context,
+        session=memory,
+        max_turns=settings.VIBECODE_MAX_TURNS,
+        hooks=StepRecorder(scope, agent="vibecoder", model=settings.VIBECODER_MODEL, iteration=iteration),
+        run_config=_run_config(scope),
+    )
+    if context.proposal is None:
+        context.description = str(result.final_output or "")
+    return context
+
+
+async def _evaluator_turn(scope: RunScope, memory, *, iteration: int, diff: str, new_code: str) -> Evaluation:
+    result = await Runner.run(
+        evaluator_agent(),
+        prompts.evaluator_request(prompt=scope.prompt, diff=diff, new_code=new_code),
+        session=memory,
+        max_turns=2,
+        hooks=StepRecorder(scope, agent="evaluator", model=settings.EVALUATOR_MODEL, iteration=iteration),
+        run_config=_run_config(scope),
+    )
+    return result.final_output_as(Evaluation, raise_if_incorrect_type=True)
+
+
+def _result(scope: RunScope, run: VibecodeRun, status: str, **fields: Any) -> dict[str, Any]:
+    result = {
+        "status": status,
+        "session_id": scope.session_id,
+        "message_id": run.message_id,
+        "trace_id": scope.trace_id,
+        "content": None,
+        "diff_id": None,
+        "commit_message": None,
+        "token_usage": scope.totals.as_dict(),
+        "error": None,
+    }
+    result.update(fields)
+    return result
+
+
+async def vibecode(run: VibecodeRun, scope: RunScope) -> dict[str, Any]:
+    """Run the rounds; returns the run's result. Provider failures propagate to the caller."""
+    vibecoder_memory, evaluator_memory = await asyncio.gather(
+        asyncio.to_thread(memory_open, db_path=scope.memory_path, key=scope.memory_key),
+        asyncio.to_thread(memory_open, db_path=scope.memory_path, key=scope.evaluator_key),
+    )
+    try:
+        feedback: str | None = None
+        for iteration in range(1, settings.VIBECODE_MAX_ROUNDS + 1):
+            try:
+                proposal = await _vibecoder_turn(scope, vibecoder_memory, iteration=iteration, feedback=feedback)
+            except MaxTurnsExceeded:
+                return _result(
+                    scope,
+                    run,
+                    "failed",
+                    error=f"The vibecoder did not produce a patch that applies within {settings.VIBECODE_MAX_TURNS} turns.",
+                    final_feedback=feedback,
+                )
+            if proposal.proposal is None:
+                return _result(scope, run, "answered", content=proposal.description)
+            diff = await asyncio.to_thread(unified_diff, old=scope.base_code, new=proposal.proposal)
+            evaluation = await _evaluator_turn(scope, evaluator_memory, iteration=iteration, diff=diff, new_code=proposal.proposal)
+            if evaluation.approved:
+                diff_row = await sync_to_async(diff_create_proposed)(
+                    session_id=scope.session_id,
+                    project_id=scope.project_id,
+                    base_commit=scope.base_commit,
+                    diff_content=diff,
+                    new_code=proposal.proposal,
+                    vibecoder_prompt=scope.prompt,
+                    evaluator_reasoning=evaluation.reasoning,
+                    commit_message=evaluation.commit_message,
+                    messages=[message.id for message in scope.step_messages if message.iteration == iteration],
+                )
+                return _result(
+                    scope,
+                    run,
+                    "pending_human_review",
+                    diff_id=str(diff_row.id),
+                    commit_message=evaluation.commit_message,
+                    content=proposal.description,
+                    evaluator_reasoning=evaluation.reasoning,
+                )
+            feedback = evaluation.reasoning
+        return _result(scope, run, "max_iterations", error="Max iterations reached", final_feedback=feedback)
+    finally:
+        vibecoder_memory.close()
+        evaluator_memory.close()

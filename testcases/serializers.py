@@ -1,0 +1,45 @@
+from rest_framework import serializers
+
+from testcases.models import TestCase, TestRun
+
+
+class TestCaseSerializer(serializers.ModelSerializer):
+    project_id = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = TestCase
+        fields = ["id", "project_id", "name", "test_code", "quick_test", "created_at", "updated_at"]
+
+
+class TestCaseCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    test_code = serializers.CharField(max_length=100_000, trim_whitespace=False)
+    quick_test = serializers.BooleanField(required=False, default=False)
+
+
+class TestCaseUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    test_code = serializers.CharField(max_length=100_000, trim_whitespace=False, required=False)
+    quick_test = serializers.BooleanField(required=False)
+
+
+class TestRunSerializer(serializers.ModelSerializer):
+    test_case_id = serializers.UUIDField(read_only=True)
+    diff_id = serializers.UUIDField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = TestRun
+        fields = ["id", "test_case_id", "test_name", "diff_id", "status", "output", "error", "execution_time_ms", "created_at"]
+
+
+class DiffTestRequestSerializer(serializers.Serializer):
+    test_ids = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True, max_length=500)
+
+
+class DiffTestResultSerializer(serializers.Serializer):
+    diff_id = serializers.UUIDField()
+    total = serializers.IntegerField()
+    passed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cached = serializers.BooleanField()
+    results = TestRunSerializer(many=True)

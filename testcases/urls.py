@@ -1,0 +1,9 @@
+from django.urls import path
+
+from testcases import views
+
+urlpatterns = [
+    path("projects/<str:project_id>/tests", views.ProjectTestsView.as_view()),
+    path("projects/<str:project_id>/tests/quick", views.ProjectQuickTestsView.as_view()),
+    path("tests/<str:test_id>", views.TestDetailView.as_view()),
+]

@@ -1,0 +1,208 @@
+"""Vibegrapher settings: every value comes from the environment (or a `.env` file), read once here."""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env")
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+VERSION = "0.1.0"
+DEBUG = _env_bool("DEBUG", False)
+_DEV_SECRET = "insecure-development-key-set-SECRET_KEY-in-production"
+SECRET_KEY = os.environ.get("SECRET_KEY") or _DEV_SECRET
+if SECRET_KEY == _DEV_SECRET and _env_bool("VIBEGRAPHER_PRODUCTION", False):
+    raise RuntimeError("SECRET_KEY must be set when VIBEGRAPHER_PRODUCTION is on.")
+
+ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "*")
+HOST = os.environ.get("HOST", "0.0.0.0")
+PORT = _env_int("PORT", 8000)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "projects",
+    "sessions.apps.VibecodeSessionsConfig",
+    "diffs",
+    "testcases",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "vibegrapher.urls"
+ASGI_APPLICATION = "vibegrapher.asgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'vibegrapher.sqlite3'}"
+_default_db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+if _default_db["ENGINE"] == "django.db.backends.sqlite3":
+    _default_db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+    }
+    _test_url = os.environ.get("TEST_DATABASE_URL")
+    if _test_url and _test_url.startswith("sqlite"):
+        _default_db["TEST"] = {"NAME": dj_database_url.parse(_test_url)["NAME"]}
+elif _default_db["ENGINE"] == "django.db.backends.postgresql":
+    _default_db["OPTIONS"] = {"pool": {"min_size": 2, "max_size": _env_int("DB_POOL_SIZE", 20)}}
+    _test_url = os.environ.get("TEST_DATABASE_URL")
+    if _test_url:
+        _default_db["TEST"] = {"NAME": dj_database_url.parse(_test_url)["NAME"]}
+DATABASES = {"default": _default_db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer ----------------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CHANNEL_CAPACITY = _env_int("CHANNEL_CAPACITY", 1000)
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY, "expiry": 60},
+        }
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_CAPACITY}}
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Files and storage ------------------------------------------------------------------------
+MEDIA_PATH = Path(os.environ.get("MEDIA_PATH", "media"))
+if not MEDIA_PATH.is_absolute():
+    MEDIA_PATH = BASE_DIR / MEDIA_PATH
+MEDIA_ROOT = MEDIA_PATH
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DATA_UPLOAD_MAX_MEMORY_SIZE = _env_int("MAX_REQUEST_BYTES", 1_000_000)
+
+GIT_AUTHOR_NAME = os.environ.get("GIT_AUTHOR_NAME", "Vibegrapher")
+GIT_AUTHOR_EMAIL = os.environ.get("GIT_AUTHOR_EMAIL", "vibegrapher@localhost")
+
+# --- HTTP: CORS, REST framework, OpenAPI ------------------------------------------------------
+CORS_ORIGINS = _env_list("CORS_ORIGINS", "*")
+CORS_ALLOW_ALL_ORIGINS = "*" in CORS_ORIGINS
+CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else CORS_ORIGINS
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "vibegrapher.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Vibegrapher API",
+    "DESCRIPTION": "Edit OpenAI Agents SDK workflows by conversation: projects, sessions, diffs, tests.",
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Model provider ---------------------------------------------------------------------------
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
+VIBECODER_MODEL = os.environ.get("VIBECODER_MODEL", "gpt-5-mini")
+EVALUATOR_MODEL = os.environ.get("EVALUATOR_MODEL", "gpt-5-mini")
+OPENAI_TIMEOUT_S = _env_float("OPENAI_TIMEOUT_S", 120.0)
+OPENAI_MAX_RETRIES = _env_int("OPENAI_MAX_RETRIES", 3)
+OPENAI_TRACING = _env_bool("OPENAI_TRACING", False)
+REASONING_EFFORT = os.environ.get("REASONING_EFFORT", "low")
+VIBECODE_MAX_ROUNDS = 3
+VIBECODE_MAX_TURNS = _env_int("VIBECODE_MAX_TURNS", 6)
+# "inline": runs execute in the web process; "worker": in `manage.py vibecode_worker` processes.
+VIBECODE_EXECUTOR = os.environ.get("VIBECODE_EXECUTOR", "inline")
+RUN_HEARTBEAT_S = _env_float("RUN_HEARTBEAT_S", 10.0)
+RUN_STALE_AFTER_S = _env_float("RUN_STALE_AFTER_S", 60.0)
+RUN_REAPER_ENABLED = _env_bool("RUN_REAPER_ENABLED", True)
+
+# --- Real-time --------------------------------------------------------------------------------
+HEARTBEAT_INTERVAL_S = _env_float("HEARTBEAT_INTERVAL_S", 30.0)
+
+# --- Sandbox ----------------------------------------------------------------------------------
+SANDBOX_QUICK_TIMEOUT_S = _env_float("SANDBOX_QUICK_TIMEOUT_S", 5.0)
+SANDBOX_TIMEOUT_S = _env_float("SANDBOX_TIMEOUT_S", 30.0)
+SANDBOX_MEMORY_MB = _env_int("SANDBOX_MEMORY_MB", 512)
+
+# --- Misc -------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s - %(name)s - %(levelname)s - %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        "openai": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "django.channels.server": {"level": "WARNING"},
+    },
+}
