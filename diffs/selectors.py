@@ -1,14 +1,12 @@
 from uuid import UUID
 
 from diffs.models import Diff
-from vibegrapher.errors import InvalidInput, NotFound
+from vibegrapher.errors import InvalidInput
+from vibegrapher.lookups import get_or_404
 
 
 def diff_get(*, diff_id: UUID | str) -> Diff:
-    try:
-        return Diff.objects.select_related("project", "session").get(pk=diff_id)
-    except (Diff.DoesNotExist, ValueError) as exc:
-        raise NotFound(f"Diff {diff_id} not found.") from exc
+    return get_or_404(Diff.objects.select_related("project", "session"), pk=diff_id, label="Diff")
 
 
 def diff_list(*, project_id: UUID | str | None = None, session_id: UUID | str | None = None, status: str | None = None) -> list[Diff]:

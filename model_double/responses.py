@@ -15,7 +15,8 @@ import copy
 import json
 import time
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .script import normalize_usage
 
@@ -32,11 +33,15 @@ def message_item(text: str) -> dict[str, Any]:
         "type": "message",
         "role": "assistant",
         "status": "completed",
-        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        "content": [
+            {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+        ],
     }
 
 
-def function_call_item(name: str, arguments: str, call_id: str | None = None) -> dict[str, Any]:
+def function_call_item(
+    name: str, arguments: str, call_id: str | None = None
+) -> dict[str, Any]:
     return {
         "id": new_id("fc"),
         "type": "function_call",
@@ -75,7 +80,10 @@ def response_object(
     now = int(time.time())
     text_config = request.get("text")
     if not isinstance(text_config, dict) or not text_config.get("format"):
-        text_config = {"format": {"type": "text"}, **(text_config if isinstance(text_config, dict) else {})}
+        text_config = {
+            "format": {"type": "text"},
+            **(text_config if isinstance(text_config, dict) else {}),
+        }
     tools = request.get("tools")
     return {
         "id": new_id("resp"),
@@ -129,7 +137,9 @@ def _in_progress_item(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def stream_events(response: dict[str, Any], *, chunk_size: int = 24) -> list[dict[str, Any]]:
+def stream_events(
+    response: dict[str, Any], *, chunk_size: int = 24
+) -> list[dict[str, Any]]:
     """The SSE event payloads for ``response`` (each with ``type`` and ``sequence_number``)."""
     events: list[dict[str, Any]] = []
 
@@ -143,32 +153,116 @@ def stream_events(response: dict[str, Any], *, chunk_size: int = 24) -> list[dic
     add({"type": "response.in_progress", "response": in_progress})
 
     for output_index, item in enumerate(response["output"]):
-        add({"type": "response.output_item.added", "output_index": output_index, "item": _in_progress_item(item)})
+        add(
+            {
+                "type": "response.output_item.added",
+                "output_index": output_index,
+                "item": _in_progress_item(item),
+            }
+        )
         if item["type"] == "message":
             for content_index, part in enumerate(item["content"]):
-                common = {"item_id": item["id"], "output_index": output_index, "content_index": content_index}
-                add({"type": "response.content_part.added", **common,
-                     "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}})
+                common = {
+                    "item_id": item["id"],
+                    "output_index": output_index,
+                    "content_index": content_index,
+                }
+                add(
+                    {
+                        "type": "response.content_part.added",
+                        **common,
+                        "part": {
+                            "type": "output_text",
+                            "text": "",
+                            "annotations": [],
+                            "logprobs": [],
+                        },
+                    }
+                )
                 for delta in _chunks(part["text"], chunk_size):
-                    add({"type": "response.output_text.delta", **common, "delta": delta, "logprobs": []})
-                add({"type": "response.output_text.done", **common, "text": part["text"], "logprobs": []})
-                add({"type": "response.content_part.done", **common, "part": copy.deepcopy(part)})
+                    add(
+                        {
+                            "type": "response.output_text.delta",
+                            **common,
+                            "delta": delta,
+                            "logprobs": [],
+                        }
+                    )
+                add(
+                    {
+                        "type": "response.output_text.done",
+                        **common,
+                        "text": part["text"],
+                        "logprobs": [],
+                    }
+                )
+                add(
+                    {
+                        "type": "response.content_part.done",
+                        **common,
+                        "part": copy.deepcopy(part),
+                    }
+                )
         elif item["type"] == "function_call":
             common = {"item_id": item["id"], "output_index": output_index}
             for delta in _chunks(item["arguments"], chunk_size * 4):
-                add({"type": "response.function_call_arguments.delta", **common, "delta": delta})
-            add({"type": "response.function_call_arguments.done", **common,
-                 "name": item["name"], "arguments": item["arguments"]})
+                add(
+                    {
+                        "type": "response.function_call_arguments.delta",
+                        **common,
+                        "delta": delta,
+                    }
+                )
+            add(
+                {
+                    "type": "response.function_call_arguments.done",
+                    **common,
+                    "name": item["name"],
+                    "arguments": item["arguments"],
+                }
+            )
         elif item["type"] == "reasoning":
             for summary_index, summary in enumerate(item["summary"]):
-                common = {"item_id": item["id"], "output_index": output_index, "summary_index": summary_index}
-                add({"type": "response.reasoning_summary_part.added", **common,
-                     "part": {"type": "summary_text", "text": ""}})
-                add({"type": "response.reasoning_summary_text.delta", **common, "delta": summary["text"]})
-                add({"type": "response.reasoning_summary_text.done", **common, "text": summary["text"]})
-                add({"type": "response.reasoning_summary_part.done", **common,
-                     "part": copy.deepcopy(summary)})
-        add({"type": "response.output_item.done", "output_index": output_index, "item": copy.deepcopy(item)})
+                common = {
+                    "item_id": item["id"],
+                    "output_index": output_index,
+                    "summary_index": summary_index,
+                }
+                add(
+                    {
+                        "type": "response.reasoning_summary_part.added",
+                        **common,
+                        "part": {"type": "summary_text", "text": ""},
+                    }
+                )
+                add(
+                    {
+                        "type": "response.reasoning_summary_text.delta",
+                        **common,
+                        "delta": summary["text"],
+                    }
+                )
+                add(
+                    {
+                        "type": "response.reasoning_summary_text.done",
+                        **common,
+                        "text": summary["text"],
+                    }
+                )
+                add(
+                    {
+                        "type": "response.reasoning_summary_part.done",
+                        **common,
+                        "part": copy.deepcopy(summary),
+                    }
+                )
+        add(
+            {
+                "type": "response.output_item.done",
+                "output_index": output_index,
+                "item": copy.deepcopy(item),
+            }
+        )
 
     add({"type": "response.completed", "response": response})
     return events
@@ -178,5 +272,7 @@ def sse_frame(event: dict[str, Any]) -> bytes:
     return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
 
-def error_body(message: str, type_: str | None, code: str | None, param: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str, type_: str | None, code: str | None, param: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}

@@ -27,8 +27,9 @@ the builder's arguments, e.g. ``{"kind": "text", "content": "hi", "usage": [10, 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 __all__ = [
     "DEFAULT_USAGE",
@@ -68,7 +69,9 @@ class Step:
 
     def __post_init__(self) -> None:
         if self.kind not in _ALL_KINDS:
-            raise ValueError(f"unknown step kind {self.kind!r}; expected one of {_ALL_KINDS}")
+            raise ValueError(
+                f"unknown step kind {self.kind!r}; expected one of {_ALL_KINDS}"
+            )
         if self.delay is not None:
             self.delay = float(self.delay)
             if self.delay < 0:
@@ -104,7 +107,9 @@ def normalize_usage(usage: Iterable[int] | None) -> list[int]:
     else:
         values = list(usage)
     if not 2 <= len(values) <= 4:
-        raise ValueError("usage must be (input_tokens, output_tokens[, cached_tokens[, reasoning_tokens]])")
+        raise ValueError(
+            "usage must be (input_tokens, output_tokens[, cached_tokens[, reasoning_tokens]])"
+        )
     numbers = [int(v) for v in values] + [0] * (4 - len(values))
     if any(n < 0 for n in numbers):
         raise ValueError("usage numbers must be >= 0")
@@ -204,7 +209,11 @@ def evaluation(
 ) -> Step:
     """The evaluator's structured answer ``{"approved", "reasoning", "commit_message"}``."""
     return json_output(
-        {"approved": bool(approved), "reasoning": reasoning, "commit_message": commit_message},
+        {
+            "approved": bool(approved),
+            "reasoning": reasoning,
+            "commit_message": commit_message,
+        },
         usage=usage,
         delay=delay,
         match=match,
@@ -225,7 +234,9 @@ def reply(
     for step in steps:
         if step.kind not in ("text", "function_call"):
             raise ValueError("reply() only combines text/function_call steps")
-    return Step("reply", {"items": list(steps), "usage": _usage_param(usage)}, delay, match)
+    return Step(
+        "reply", {"items": list(steps), "usage": _usage_param(usage)}, delay, match
+    )
 
 
 def default(*, delay: float | None = None, match: str | None = None) -> Step:
@@ -256,7 +267,7 @@ def error(
     *,
     retry_after: float | None = None,
     body: str | None = None,
-    type: str | None = None,  # noqa: A002 - mirrors the OpenAI error field
+    type: str | None = None,
     code: str | None = None,
     headers: dict[str, str] | None = None,
     delay: float | None = None,
@@ -325,7 +336,7 @@ def step_from_dict(data: dict[str, Any] | Step) -> Step:
     if isinstance(data, Step):
         return data
     if not isinstance(data, dict):
-        raise ValueError(f"a step must be a JSON object, got {type(data).__name__}")
+        raise TypeError(f"a step must be a JSON object, got {type(data).__name__}")
     data = dict(data)
     kind = data.pop("kind", None) or data.pop("type", None)
     if kind == "reply":
@@ -335,7 +346,9 @@ def step_from_dict(data: dict[str, Any] | Step) -> Step:
         return reply(*(step_from_dict(item) for item in items), **data)
     builder = _BUILDERS.get(kind)  # type: ignore[arg-type]
     if builder is None:
-        raise ValueError(f"unknown step kind {kind!r}; expected one of {sorted([*_BUILDERS, 'reply'])}")
+        raise ValueError(
+            f"unknown step kind {kind!r}; expected one of {sorted([*_BUILDERS, 'reply'])}"
+        )
     try:
         return builder(**data)
     except TypeError as exc:
@@ -349,5 +362,5 @@ def steps_from_json(payload: Any) -> list[Step]:
     if isinstance(payload, dict):
         payload = [payload]
     if not isinstance(payload, list):
-        raise ValueError("expected a JSON list of steps")
+        raise TypeError("expected a JSON list of steps")
     return [step_from_dict(item) for item in payload]

@@ -21,8 +21,9 @@ import socketserver
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from . import behaviour, responses
@@ -35,7 +36,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 512
-    double: "ModelDouble"
+    double: ModelDouble
 
     def server_bind(self) -> None:
         # Skip HTTPServer.server_bind's socket.getfqdn(), which may do a slow reverse lookup.
@@ -61,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -------------------------------------------------------------- plumbing
 
     @property
-    def double(self) -> "ModelDouble":
+    def double(self) -> ModelDouble:
         return self.server.double
 
     def setup(self) -> None:
@@ -76,9 +77,11 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.double._track(self.connection, add=False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         if self.double.verbose:
-            sys.stderr.write(f"[model-double] {self.address_string()} {format % args}\n")
+            sys.stderr.write(
+                f"[model-double] {self.address_string()} {format % args}\n"
+            )
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -114,11 +117,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    def _send_json(
+        self, status: int, payload: Any, headers: dict[str, str] | None = None
+    ) -> None:
         self._send_bytes(status, json.dumps(payload).encode(), headers=headers)
 
     def _send_error_json(
-        self, status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None,
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         self._send_json(status, responses.error_body(message, type_, code), headers)
@@ -134,6 +144,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._response_started = True
+        super().send_response(code, message)
 
     def _start_sse(self) -> None:
         self.send_response(200)
@@ -151,7 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -------------------------------------------------------------- routing
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path.rstrip("/") or "/"
         double = self.double
         if path == "/_double/requests":
@@ -162,13 +176,35 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, [step.to_dict() for step in double.pending_steps])
         elif path in ("/v1/models", "/models"):
             model = responses.DEFAULT_MODEL
-            self._send_json(200, {"object": "list", "data": [{"id": model, "object": "model", "created": 0, "owned_by": "model-double"}]})
+            self._send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": model,
+                            "object": "model",
+                            "created": 0,
+                            "owned_by": "model-double",
+                        }
+                    ],
+                },
+            )
         elif path in ("/", "/healthz", "/v1"):
-            self._send_json(200, {"status": "ok", "service": "model-double", "base_url": double.base_url})
+            self._send_json(
+                200,
+                {
+                    "status": "ok",
+                    "service": "model-double",
+                    "base_url": double.base_url,
+                },
+            )
         else:
-            self._send_error_json(404, f"model double: no route GET {path}", code="not_found")
+            self._send_error_json(
+                404, f"model double: no route GET {path}", code="not_found"
+            )
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         path = urlsplit(self.path).path.rstrip("/")
         try:
             body = self._read_body()
@@ -177,21 +213,41 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error_json(400, f"model double: unreadable request body: {exc}")
             return
         if path in ("/v1/responses", "/responses"):
-            self._responses(body)
+            self._response_started = False
+            try:
+                self._responses(body)
+            except OSError:
+                self.close_connection = True  # the client went away
+            except Exception as exc:  # noqa: BLE001 - a bug in the double: say so loudly
+                message = f"model double internal error: {type(exc).__name__}: {exc}"
+                self.double._error(message)
+                if self._response_started:
+                    self._abort()
+                else:
+                    self._send_error_json(
+                        500,
+                        message,
+                        type_="model_double_internal_error",
+                        headers={"x-should-retry": "false"},
+                    )
         elif path == "/_double/script":
             try:
                 steps = steps_from_json(json.loads(body or b"null"))
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 self._send_error_json(400, f"model double: bad script: {exc}")
                 return
             self.double.script(*steps)
-            self._send_json(200, {"queued": len(steps), "pending": len(self.double.pending_steps)})
+            self._send_json(
+                200, {"queued": len(steps), "pending": len(self.double.pending_steps)}
+            )
         elif path == "/_double/reset":
             self.double.reset()
             self._send_json(200, {"reset": True})
         else:
             self._send_error_json(
-                404, f"model double: no route POST {path} (only the Responses API is implemented)", code="not_found"
+                404,
+                f"model double: no route POST {path} (only the Responses API is implemented)",
+                code="not_found",
             )
 
     # -------------------------------------------------------------- /responses
@@ -200,10 +256,11 @@ class _Handler(BaseHTTPRequestHandler):
         double = self.double
         try:
             request = json.loads(body)
-            if not isinstance(request, dict):
-                raise ValueError("the body must be a JSON object")
         except ValueError as exc:
             self._send_error_json(400, f"model double: invalid JSON body: {exc}")
+            return
+        if not isinstance(request, dict):
+            self._send_error_json(400, "model double: the body must be a JSON object")
             return
         index, step = double._take(request)
         stream = bool(request.get("stream"))
@@ -217,12 +274,17 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 double._error(message)
                 self._send_error_json(
-                    500, message, type_="model_double_script_mismatch", code="script_mismatch",
+                    500,
+                    message,
+                    type_="model_double_script_mismatch",
+                    code="script_mismatch",
                     headers={"x-should-retry": "false"},
                 )
                 return
 
-        delay = double.default_delay if step is None or step.delay is None else step.delay
+        delay = (
+            double.default_delay if step is None or step.delay is None else step.delay
+        )
         if delay > 0 and double._stopping.wait(delay):
             self._abort()  # the double is stopping: drop hung requests
             return
@@ -244,7 +306,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(200, response)
 
-    def _output_for(self, request: dict[str, Any], step: Step | None) -> tuple[list[dict[str, Any]], Any]:
+    def _output_for(
+        self, request: dict[str, Any], step: Step | None
+    ) -> tuple[list[dict[str, Any]], Any]:
         if step is None or step.kind in ("default", "cut_stream"):
             return behaviour.default_output(request), None
         if step.kind == "reply":
@@ -258,25 +322,40 @@ class _Handler(BaseHTTPRequestHandler):
         headers = dict(params.get("headers") or {})
         if params.get("retry_after") is not None:
             value = params["retry_after"]
-            headers["retry-after"] = str(int(value)) if float(value).is_integer() else str(value)
+            headers["retry-after"] = (
+                str(int(value)) if float(value).is_integer() else str(value)
+            )
         if params.get("body") is not None:
-            self._send_bytes(params["status"], str(params["body"]).encode(), headers=headers)
+            self._send_bytes(
+                params["status"], str(params["body"]).encode(), headers=headers
+            )
         else:
-            body = responses.error_body(params["message"], params.get("type"), params.get("code"))
+            body = responses.error_body(
+                params["message"], params.get("type"), params.get("code")
+            )
             self._send_json(params["status"], body, headers)
 
     def _malformed(self, stream: bool) -> None:
         if not stream:
-            self._send_bytes(200, b'{"id": "resp_malformed", "object": "response", "output": [{"type": "mess')
+            self._send_bytes(
+                200,
+                b'{"id": "resp_malformed", "object": "response", "output": [{"type": "mess',
+            )
             return
         self._start_sse()
         created = {
             "type": "response.created",
             "sequence_number": 0,
-            "response": {**responses.response_object({}, [], None), "status": "in_progress", "usage": None},
+            "response": {
+                **responses.response_object({}, [], None),
+                "status": "in_progress",
+                "usage": None,
+            },
         }
         self._write_chunk(responses.sse_frame(created))
-        self._write_chunk(b'event: response.output_text.delta\ndata: {"type": "response.output_text.delta", "delta": \n\n')
+        self._write_chunk(
+            b'event: response.output_text.delta\ndata: {"type": "response.output_text.delta", "delta": \n\n'
+        )
         self._end_chunks()
 
     def _cut(self, response: dict[str, Any], stream: bool, after_events: int) -> None:
@@ -286,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
             for event in events[: min(after_events, len(events) - 1)]:
                 self._write_chunk(responses.sse_frame(event))
             # Half an event, then hang up mid-chunk.
-            self.wfile.write(b"400\r\nevent: response.output_text.delta\ndata: {\"type\"")
+            self.wfile.write(b'400\r\nevent: response.output_text.delta\ndata: {"type"')
         else:
             data = json.dumps(response).encode()
             self.send_response(200)
@@ -311,7 +390,11 @@ def _items_for(step: Step) -> list[dict[str, Any]]:
     if step.kind == "text":
         items.append(responses.message_item(params["content"]))
     elif step.kind == "function_call":
-        items.append(responses.function_call_item(params["name"], params["arguments"], params.get("call_id")))
+        items.append(
+            responses.function_call_item(
+                params["name"], params["arguments"], params.get("call_id")
+            )
+        )
     return items
 
 
@@ -348,7 +431,7 @@ class ModelDouble:
 
     # -------------------------------------------------------------- lifecycle
 
-    def start(self) -> "ModelDouble":
+    def start(self) -> ModelDouble:
         if self._server is not None:
             return self
         self._stopping.clear()
@@ -356,7 +439,10 @@ class ModelDouble:
         server.double = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="model-double", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="model-double",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -391,7 +477,7 @@ class ModelDouble:
         finally:
             self.stop()
 
-    def __enter__(self) -> "ModelDouble":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -420,7 +506,7 @@ class ModelDouble:
 
     # -------------------------------------------------------------- scripting
 
-    def script(self, *steps: Step | dict[str, Any]) -> "ModelDouble":
+    def script(self, *steps: Step | dict[str, Any]) -> ModelDouble:
         """Queue scripted replies, consumed FIFO, one per ``/responses`` request."""
         built = [step_from_dict(step) for step in steps]
         with self._lock:
@@ -457,14 +543,18 @@ class ModelDouble:
         with self._lock:
             return list(self._errors)
 
-    def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+    def wait_for_requests(
+        self, count: int, timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
         """Block until at least ``count`` requests arrived (raises TimeoutError)."""
         deadline = time.monotonic() + timeout
         with self._request_arrived:
             while len(self._requests) < count:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"only {len(self._requests)} of {count} requests arrived")
+                    raise TimeoutError(
+                        f"only {len(self._requests)} of {count} requests arrived"
+                    )
                 self._request_arrived.wait(remaining)
             return list(self._requests)
 
@@ -493,14 +583,19 @@ class ModelDouble:
                 self._connections.discard(conn)
 
 
-def script_remote(url: str, steps: Iterable[Step | dict[str, Any]], *, timeout: float = 5.0) -> dict[str, Any]:
+def script_remote(
+    url: str, steps: Iterable[Step | dict[str, Any]], *, timeout: float = 5.0
+) -> dict[str, Any]:
     """Queue steps on a double running elsewhere (``url`` = ``http://host:port`` or its ``/v1``)."""
     import urllib.request
 
     payload = json.dumps([step_from_dict(step).to_dict() for step in steps]).encode()
     root = url.rstrip("/").removesuffix("/v1")
     req = urllib.request.Request(
-        f"{root}/_double/script", data=payload, headers={"Content-Type": "application/json"}, method="POST"
+        f"{root}/_double/script",
+        data=payload,
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - local test server
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read())

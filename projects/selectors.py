@@ -3,7 +3,7 @@ from uuid import UUID
 from projects import repository
 from projects.models import Project
 from projects.nodes import workflow_nodes
-from vibegrapher.errors import NotFound
+from vibegrapher.lookups import get_or_404
 
 
 def project_list() -> list[Project]:
@@ -11,10 +11,7 @@ def project_list() -> list[Project]:
 
 
 def project_get(*, project_id: UUID | str) -> Project:
-    try:
-        return Project.objects.get(pk=project_id)
-    except (Project.DoesNotExist, ValueError) as exc:
-        raise NotFound(f"Project {project_id} not found.") from exc
+    return get_or_404(Project.objects, pk=project_id, label="Project")
 
 
 def project_nodes(*, project: Project) -> list[dict]:

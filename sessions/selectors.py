@@ -1,14 +1,11 @@
 from uuid import UUID
 
 from sessions.models import ConversationMessage, VibecodeRun, VibecodeSession
-from vibegrapher.errors import NotFound
+from vibegrapher.lookups import get_or_404
 
 
 def session_get(*, session_id: UUID | str) -> VibecodeSession:
-    try:
-        return VibecodeSession.objects.select_related("project").get(pk=session_id)
-    except (VibecodeSession.DoesNotExist, ValueError) as exc:
-        raise NotFound(f"Session {session_id} not found.") from exc
+    return get_or_404(VibecodeSession.objects.select_related("project"), pk=session_id, label="Session")
 
 
 def session_list(*, project_id: UUID | str) -> list[VibecodeSession]:
@@ -20,10 +17,7 @@ def message_list(*, session_id: UUID | str) -> list[ConversationMessage]:
 
 
 def message_get(*, message_id: UUID | str) -> ConversationMessage:
-    try:
-        return ConversationMessage.objects.get(pk=message_id)
-    except (ConversationMessage.DoesNotExist, ValueError) as exc:
-        raise NotFound(f"Message {message_id} not found.") from exc
+    return get_or_404(ConversationMessage.objects, pk=message_id, label="Message")
 
 
 def run_active(*, session_id: UUID | str) -> VibecodeRun | None:

@@ -142,7 +142,14 @@ def _candidate_modes() -> list[_Mode]:
         userns = (unshare, "--user", "--map-root-user")
         modes.append(_Mode("userns", (*userns, "--net", *ns, "--"), net=True, pid=True, fs=True, nproc=per_ns_nproc))
         modes.append(_Mode("userns-net", (*userns, "--net", "--"), net=True, nproc=per_ns_nproc))
-    modes.append(_Mode("plain", (), drop_uid=root, nproc=root))
+    if root:
+        # Needs the interpreter to be readable by an arbitrary uid (not the case
+        # for e.g. a pyenv install under /root, which only the mount namespace
+        # modes can expose); the probe decides.
+        modes.append(_Mode("plain-uid", (), drop_uid=True, nproc=True))
+    # Last resort, never probed: env scrubbing + rlimits only (RLIMIT_NPROC is
+    # per-uid for the whole server user here, so it is not set).
+    modes.append(_Mode("plain", ()))
     return modes
 
 
@@ -150,22 +157,27 @@ _PROBE_WORKFLOW = "VALUE = 41\n"
 _PROBE_TEST = "import os, workflow\nassert workflow.VALUE + 1 == 42\nopen('probe.txt', 'w').write('ok')\n"
 
 
-def _detect_mode() -> _Mode:
-    for mode in _candidate_modes():
-        if mode.name == "plain":
-            break
+def _first_working(modes: list[_Mode]) -> _Mode:
+    """First mode whose probe run passes; the last mode is the unprobed fallback."""
+    for mode in modes[:-1]:
         try:
             result = _execute(mode, workflow_code=_PROBE_WORKFLOW, test_code=_PROBE_TEST, timeout_s=30.0, memory_mb=512, output_limit=4000)
         except Exception as exc:  # noqa: BLE001
             logger.warning("sandbox mode %s unusable: %s", mode.name, exc)
             continue
         if result.status == "passed":
-            logger.info("sandbox isolation mode: %s", mode.name)
             return mode
         logger.warning("sandbox mode %s unusable: %s %s", mode.name, result.error, result.output[-500:])
-    plain = _candidate_modes()[-1]
-    logger.warning("sandbox: no namespace isolation available; running tests with rlimits/env scrubbing only")
-    return plain
+    return modes[-1]
+
+
+def _detect_mode() -> _Mode:
+    mode = _first_working(_candidate_modes())
+    if mode.net:
+        logger.info("sandbox isolation mode: %s", mode.name)
+    else:
+        logger.warning("sandbox isolation mode: %s (no network isolation)", mode.name)
+    return mode
 
 
 def _get_mode() -> _Mode:

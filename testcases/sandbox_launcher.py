@@ -355,6 +355,13 @@ def _required_params(fn):
     return [p.name for p in sig.parameters.values()
             if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
+def _print_tb(exc):
+    # hide the runner's own frames (compiled from -c, filename "<string>")
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb)
+
 _ns = {"__name__": "__main__", "__file__": _cfg["test_file"], "__builtins__": __builtins__}
 
 def _main():
@@ -378,21 +385,22 @@ def _main():
 
 try:
     _main()
-except MemoryError:
+except MemoryError as exc:
     _ns.clear()
     sys.modules.pop("workflow", None)
     try:
-        traceback.print_exc()
+        traceback.clear_frames(exc.__traceback__)  # free the test's locals first
+        _print_tb(exc)
     except BaseException:
         pass
     _report("error", "Memory limit exceeded (MemoryError)", 3)
 except AssertionError as exc:
-    traceback.print_exc()
+    _print_tb(exc)
     _report("failed", _describe(exc), 1)
 except SystemExit as exc:
     _report("error", "The test exited early via SystemExit(%r)" % (exc.code,), 2)
 except BaseException as exc:
-    traceback.print_exc()
+    _print_tb(exc)
     _report("error", _describe(exc), 2)
 _report("passed", None, 0)
 '''

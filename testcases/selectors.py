@@ -1,14 +1,11 @@
 from uuid import UUID
 
 from testcases.models import TestCase
-from vibegrapher.errors import NotFound
+from vibegrapher.lookups import get_or_404
 
 
 def test_case_get(*, test_id: UUID | str) -> TestCase:
-    try:
-        return TestCase.objects.select_related("project").get(pk=test_id)
-    except (TestCase.DoesNotExist, ValueError) as exc:
-        raise NotFound(f"Test {test_id} not found.") from exc
+    return get_or_404(TestCase.objects.select_related("project"), pk=test_id, label="Test")
 
 
 def test_case_list(*, project_id: UUID | str, quick_only: bool = False) -> list[TestCase]:

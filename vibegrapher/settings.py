@@ -99,9 +99,10 @@ if _default_db["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
     }
-    _test_url = os.environ.get("TEST_DATABASE_URL")
-    if _test_url and _test_url.startswith("sqlite"):
-        _default_db["TEST"] = {"NAME": dj_database_url.parse(_test_url)["NAME"]}
+    # Tests use a file, not ":memory:", so threads and server processes share one database.
+    _test_url = os.environ.get("TEST_DATABASE_URL", "")
+    _test_name = dj_database_url.parse(_test_url)["NAME"] if _test_url.startswith("sqlite") else None
+    _default_db["TEST"] = {"NAME": _test_name or str(BASE_DIR / "test_vibegrapher.sqlite3")}
 elif _default_db["ENGINE"] == "django.db.backends.postgresql":
     _default_db["OPTIONS"] = {"pool": {"min_size": 2, "max_size": _env_int("DB_POOL_SIZE", 20)}}
     _test_url = os.environ.get("TEST_DATABASE_URL")

@@ -25,7 +25,11 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel
 
 from model_double import ModelDouble, classify, script_remote
-from model_double.behaviour import append_comment_patch, extract_prompt, find_python_code
+from model_double.behaviour import (
+    append_comment_patch,
+    extract_prompt,
+    find_python_code,
+)
 from model_double.script import (
     cut_stream,
     default,
@@ -83,7 +87,9 @@ def make_client(double: ModelDouble, **kwargs) -> AsyncOpenAI:
 
 
 def run_config(client: AsyncOpenAI) -> RunConfig:
-    return RunConfig(model_provider=OpenAIProvider(openai_client=client, use_responses=True))
+    return RunConfig(
+        model_provider=OpenAIProvider(openai_client=client, use_responses=True)
+    )
 
 
 async def run_agent(agent: Agent, prompt: str, client: AsyncOpenAI, *, streamed: bool):
@@ -98,7 +104,9 @@ async def run_agent(agent: Agent, prompt: str, client: AsyncOpenAI, *, streamed:
     return result, seen
 
 
-def make_vibecoder(outcome: str | None = None, calls: list | None = None, workdir: Path | None = None) -> Agent:
+def make_vibecoder(
+    outcome: str | None = None, calls: list | None = None, workdir: Path | None = None
+) -> Agent:
     """A vibecoder agent whose submit_patch tool records the call and (optionally) runs git apply."""
 
     @function_tool
@@ -107,11 +115,26 @@ def make_vibecoder(outcome: str | None = None, calls: list | None = None, workdi
         if calls is not None:
             calls.append({"patch": patch, "description": description})
         if workdir is not None:
-            done = subprocess.run(["git", "apply", "-"], input=patch, text=True, cwd=workdir, capture_output=True)
-            return "Patch applied." if done.returncode == 0 else f"Error: {done.stderr.strip()}"
+            done = subprocess.run(
+                ["git", "apply", "-"],
+                input=patch,
+                check=False,
+                text=True,
+                cwd=workdir,
+                capture_output=True,
+            )
+            return (
+                "Patch applied."
+                if done.returncode == 0
+                else f"Error: {done.stderr.strip()}"
+            )
         return outcome or "Patch applied."
 
-    return Agent(name="Vibecoder", instructions="Edit workflow.py with submit_patch.", tools=[submit_patch])
+    return Agent(
+        name="Vibecoder",
+        instructions="Edit workflow.py with submit_patch.",
+        tools=[submit_patch],
+    )
 
 
 # ------------------------------------------------------------------------------ text
@@ -120,11 +143,21 @@ def make_vibecoder(outcome: str | None = None, calls: list | None = None, workdi
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_text_answer(double, streamed):
     double.script(text("Hello from the script", usage=(11, 7)))
-    result, seen = await run_agent(Agent(name="A", instructions="Be nice."), "hi there", make_client(double), streamed=streamed)
+    result, seen = await run_agent(
+        Agent(name="A", instructions="Be nice."),
+        "hi there",
+        make_client(double),
+        streamed=streamed,
+    )
 
     assert result.final_output == "Hello from the script"
     usage = result.context_wrapper.usage
-    assert (usage.requests, usage.input_tokens, usage.output_tokens, usage.total_tokens) == (1, 11, 7, 18)
+    assert (
+        usage.requests,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.total_tokens,
+    ) == (1, 11, 7, 18)
     [request] = double.requests
     assert request["instructions"] == "Be nice."
     assert request["input"][0]["content"] == "hi there"
@@ -144,13 +177,18 @@ async def test_text_answer(double, streamed):
 
 
 async def test_raw_client_stream_sequence_numbers(double):
-    double.script(text("A fairly long answer that is split into several deltas by the double."))
+    double.script(
+        text("A fairly long answer that is split into several deltas by the double.")
+    )
     client = make_client(double)
     stream = await client.responses.create(model="gpt-test", input="hi", stream=True)
     events = [event async for event in stream]
     assert [e.sequence_number for e in events] == list(range(len(events)))
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
-    assert deltas == "A fairly long answer that is split into several deltas by the double."
+    assert (
+        deltas
+        == "A fairly long answer that is split into several deltas by the double."
+    )
     completed = events[-1].response
     assert completed.status == "completed" and completed.output_text == deltas
     assert completed.usage.input_tokens == 100 and completed.usage.total_tokens == 150
@@ -177,12 +215,19 @@ async def test_function_tool_round_trip(double, streamed):
         patch(diff, "Add y", usage=(10, 5), match="vibecoder"),
         text("Done, I added y.", usage=(20, 7), match="vibecoder"),
     )
-    result, _ = await run_agent(make_vibecoder(calls=calls), "add y", make_client(double), streamed=streamed)
+    result, _ = await run_agent(
+        make_vibecoder(calls=calls), "add y", make_client(double), streamed=streamed
+    )
 
     assert result.final_output == "Done, I added y."
     assert calls == [{"patch": diff, "description": "Add y"}]
     usage = result.context_wrapper.usage
-    assert (usage.requests, usage.input_tokens, usage.output_tokens, usage.total_tokens) == (2, 30, 12, 42)
+    assert (
+        usage.requests,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.total_tokens,
+    ) == (2, 30, 12, 42)
     second = double.requests[1]["input"]
     call = next(item for item in second if item.get("type") == "function_call")
     output = next(item for item in second if item.get("type") == "function_call_output")
@@ -201,7 +246,10 @@ async def test_parallel_function_calls_in_one_reply(double):
         return value
 
     double.script(
-        reply(function_call("ping", {"value": "a"}), function_call("ping", {"value": "b"}, call_id="call_b")),
+        reply(
+            function_call("ping", {"value": "a"}),
+            function_call("ping", {"value": "b"}, call_id="call_b"),
+        ),
         text("both pinged"),
     )
     agent = Agent(name="P", instructions="ping", tools=[ping])
@@ -215,20 +263,41 @@ async def test_parallel_function_calls_in_one_reply(double):
 
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_structured_output(double, streamed):
-    double.script(evaluation(False, "Breaks the triage agent.", "Reject", usage=(40, 9), match="evaluator"))
-    agent = Agent(name="Evaluator", instructions="Judge the patch.", output_type=Evaluation)
-    result, _ = await run_agent(agent, "Evaluate this diff", make_client(double), streamed=streamed)
+    double.script(
+        evaluation(
+            False,
+            "Breaks the triage agent.",
+            "Reject",
+            usage=(40, 9),
+            match="evaluator",
+        )
+    )
+    agent = Agent(
+        name="Evaluator", instructions="Judge the patch.", output_type=Evaluation
+    )
+    result, _ = await run_agent(
+        agent, "Evaluate this diff", make_client(double), streamed=streamed
+    )
 
-    assert result.final_output == Evaluation(approved=False, reasoning="Breaks the triage agent.", commit_message="Reject")
+    assert result.final_output == Evaluation(
+        approved=False, reasoning="Breaks the triage agent.", commit_message="Reject"
+    )
     assert result.context_wrapper.usage.input_tokens == 40
     assert double.requests[0]["text"]["format"]["type"] == "json_schema"
     assert double.errors == []
 
 
 async def test_default_evaluator_approves(double):
-    agent = Agent(name="Evaluator", instructions="Judge the patch.", output_type=Evaluation)
+    agent = Agent(
+        name="Evaluator", instructions="Judge the patch.", output_type=Evaluation
+    )
     diff = append_comment_patch(STARTER, "Make it friendlier")
-    result, _ = await run_agent(agent, f"Prompt: make it friendlier\n\n{diff}", make_client(double), streamed=False)
+    result, _ = await run_agent(
+        agent,
+        f"Prompt: make it friendlier\n\n{diff}",
+        make_client(double),
+        streamed=False,
+    )
     assert result.final_output.approved is True
     assert result.final_output.reasoning
     assert result.final_output.commit_message == "Vibecode: Make it friendlier"
@@ -240,7 +309,12 @@ async def test_default_generic_structured_output(double):
         confident: bool
         count: int
 
-    result, _ = await run_agent(Agent(name="Planner", output_type=Plan), "plan", make_client(double), streamed=False)
+    result, _ = await run_agent(
+        Agent(name="Planner", output_type=Plan),
+        "plan",
+        make_client(double),
+        streamed=False,
+    )
     assert isinstance(result.final_output, Plan)
 
 
@@ -266,7 +340,11 @@ async def test_server_error(double, streamed):
 
 
 async def test_server_error_then_success_with_client_retries(double):
-    double.script(error(500, "Transient", retry_after=0.01), error(429, retry_after=0.01), text("recovered"))
+    double.script(
+        error(500, "Transient", retry_after=0.01),
+        error(429, retry_after=0.01),
+        text("recovered"),
+    )
     client = make_client(double, max_retries=2)
     result, _ = await run_agent(Agent(name="A"), "hi", client, streamed=False)
     assert result.final_output == "recovered"
@@ -295,14 +373,21 @@ async def test_cut_stream_raises(double, streamed):
         await run_agent(Agent(name="A"), "hi", make_client(double), streamed=streamed)
     # The server keeps serving after an aborted connection.
     double.script(text("still alive"))
-    result, _ = await run_agent(Agent(name="A"), "hi", make_client(double), streamed=streamed)
+    result, _ = await run_agent(
+        Agent(name="A"), "hi", make_client(double), streamed=streamed
+    )
     assert result.final_output == "still alive"
 
 
 async def test_match_mismatch_is_recorded(double):
     double.script(text("for the evaluator only", match="evaluator"))
-    with pytest.raises(openai.InternalServerError, match="meant for a evaluator request but got a other"):
-        await run_agent(Agent(name="A"), "hi", make_client(double, max_retries=2), streamed=False)
+    with pytest.raises(
+        openai.InternalServerError,
+        match="meant for a evaluator request but got a other",
+    ):
+        await run_agent(
+            Agent(name="A"), "hi", make_client(double, max_retries=2), streamed=False
+        )
     assert len(double.requests) == 1  # x-should-retry: false stops client retries
     assert len(double.errors) == 1 and "evaluator" in double.errors[0]
 
@@ -334,7 +419,9 @@ async def test_hang_times_out_on_the_client(double):
 async def test_stop_releases_hung_requests():
     double = ModelDouble().start()
     double.script(text("never", delay=60))
-    client = AsyncOpenAI(base_url=double.base_url, api_key="t", max_retries=0, timeout=10)
+    client = AsyncOpenAI(
+        base_url=double.base_url, api_key="t", max_retries=0, timeout=10
+    )
     task = asyncio.create_task(client.responses.create(model="m", input="x"))
     await asyncio.to_thread(double.wait_for_requests, 1)
     started = time.monotonic()
@@ -364,9 +451,13 @@ async def test_fifty_concurrent_raw_requests(double):
     double.script(*[text(f"answer {i}", delay=0.5) for i in range(50)])
     client = make_client(double)
     started = time.monotonic()
-    responses = await asyncio.gather(*(client.responses.create(model="m", input=str(i)) for i in range(50)))
+    responses = await asyncio.gather(
+        *(client.responses.create(model="m", input=str(i)) for i in range(50))
+    )
     assert time.monotonic() - started < 2.5
-    assert sorted(r.output_text for r in responses) == sorted(f"answer {i}" for i in range(50))
+    assert sorted(r.output_text for r in responses) == sorted(
+        f"answer {i}" for i in range(50)
+    )
 
 
 # ------------------------------------------------------------------------------ default behaviour
@@ -387,32 +478,54 @@ def _git_workdir(tmp_path: Path, code: str) -> Path:
     ],
 )
 @pytest.mark.parametrize("streamed", [False, True])
-async def test_default_vibecoder_patch_applies_with_git(double, tmp_path, message_format, streamed):
+async def test_default_vibecoder_patch_applies_with_git(
+    double, tmp_path, message_format, streamed
+):
     workdir = _git_workdir(tmp_path, STARTER)
     calls: list = []
     prompt = 'Change the instructions to "Be a pirate"\nand keep it short'
     message = message_format.format(prompt=prompt, code=STARTER)
-    result, _ = await run_agent(make_vibecoder(calls=calls, workdir=workdir), message, make_client(double), streamed=streamed)
+    result, _ = await run_agent(
+        make_vibecoder(calls=calls, workdir=workdir),
+        message,
+        make_client(double),
+        streamed=streamed,
+    )
 
     assert len(calls) == 1
     assert result.final_output.startswith("Done")
     new_code = (workdir / "workflow.py").read_text()
-    assert new_code == STARTER + '# Change the instructions to "Be a pirate" and keep it short\n'
+    assert (
+        new_code
+        == STARTER + '# Change the instructions to "Be a pirate" and keep it short\n'
+    )
     compile(new_code, "workflow.py", "exec")
     assert "@@ -6,3 +6,4 @@" in calls[0]["patch"]
     assert calls[0]["description"]
 
 
-@pytest.mark.parametrize("fence", ["```python\n{code}```", "```python\n{code}\n```", "```py\n{code}\n\n```"])
+@pytest.mark.parametrize(
+    "fence", ["```python\n{code}```", "```python\n{code}\n```", "```py\n{code}\n\n```"]
+)
 @pytest.mark.parametrize("code", ["x = 1\n", "", "def f():\n    return 1\n"])
 def test_default_patch_for_small_files_and_fence_styles(tmp_path, code, fence):
     # The double assumes the file ends with exactly one newline (trailing blank lines in the
     # code block are ignored), so every usual way of fencing the code gives an applicable patch.
     _git_workdir(tmp_path, code)
     message = "add a note\n" + fence.format(code=code)
-    request = {"input": message, "tools": [{"type": "function", "name": "submit_patch"}]}
+    request = {
+        "input": message,
+        "tools": [{"type": "function", "name": "submit_patch"}],
+    }
     diff = append_comment_patch(find_python_code(request), extract_prompt(message))
-    done = subprocess.run(["git", "apply", "-"], input=diff, text=True, cwd=tmp_path, capture_output=True)
+    done = subprocess.run(
+        ["git", "apply", "-"],
+        input=diff,
+        text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+    )
     assert done.returncode == 0, (code, diff, done.stderr)
     assert (tmp_path / "workflow.py").read_text() == code + "# add a note\n"
 
@@ -421,14 +534,21 @@ def test_extract_prompt_variants():
     code = "```python\nx = 1\n```"
     assert extract_prompt(f"Add a tool\n\n{code}") == "Add a tool"
     assert extract_prompt(f"Current workflow.py:\n{code}\n\nAdd a tool") == "Add a tool"
-    assert extract_prompt(f"## Request\nAdd a tool?\n\n## Code\n{code}") == "Add a tool?"
-    assert extract_prompt(f"User request: Add\na tool\n\nSome notes\n{code}") == "Add\na tool"
+    assert (
+        extract_prompt(f"## Request\nAdd a tool?\n\n## Code\n{code}") == "Add a tool?"
+    )
+    assert (
+        extract_prompt(f"User request: Add\na tool\n\nSome notes\n{code}")
+        == "Add\na tool"
+    )
 
 
 async def test_default_vibecoder_question_gets_text(double):
     calls: list = []
     message = f"What does this workflow do?\n\n```python\n{STARTER}```"
-    result, _ = await run_agent(make_vibecoder(calls=calls), message, make_client(double), streamed=False)
+    result, _ = await run_agent(
+        make_vibecoder(calls=calls), message, make_client(double), streamed=False
+    )
     assert calls == []
     assert "What does this workflow do?" in result.final_output
 
@@ -436,7 +556,9 @@ async def test_default_vibecoder_question_gets_text(double):
 async def test_default_vibecoder_gives_up_after_failed_patch(double):
     calls: list = []
     agent = make_vibecoder(outcome="Error: the patch does not apply", calls=calls)
-    result, _ = await run_agent(agent, f"rename it\n```python\n{STARTER}```", make_client(double), streamed=True)
+    result, _ = await run_agent(
+        agent, f"rename it\n```python\n{STARTER}```", make_client(double), streamed=True
+    )
     assert len(calls) == 1
     assert "giving up" in result.final_output
     assert "the patch does not apply" in result.final_output
@@ -444,7 +566,9 @@ async def test_default_vibecoder_gives_up_after_failed_patch(double):
 
 async def test_default_vibecoder_without_code(double):
     calls: list = []
-    result, _ = await run_agent(make_vibecoder(calls=calls), "add an agent", make_client(double), streamed=False)
+    result, _ = await run_agent(
+        make_vibecoder(calls=calls), "add an agent", make_client(double), streamed=False
+    )
     assert calls == []
     assert "could not find" in result.final_output
 
@@ -452,15 +576,33 @@ async def test_default_vibecoder_without_code(double):
 async def test_default_step_with_match(double):
     double.script(default(match="vibecoder", delay=0))
     calls: list = []
-    await run_agent(make_vibecoder(calls=calls), f"x\n```python\n{STARTER}```", make_client(double), streamed=False)
+    await run_agent(
+        make_vibecoder(calls=calls),
+        f"x\n```python\n{STARTER}```",
+        make_client(double),
+        streamed=False,
+    )
     assert len(calls) == 1 and double.errors == []
 
 
 def test_classify():
-    assert classify({"tools": [{"type": "function", "name": "submit_patch"}]}) == "vibecoder"
+    assert (
+        classify({"tools": [{"type": "function", "name": "submit_patch"}]})
+        == "vibecoder"
+    )
     schema = {"type": "object", "properties": {"approved": {"type": "boolean"}}}
-    assert classify({"text": {"format": {"type": "json_schema", "name": "x", "schema": schema}}}) == "evaluator"
-    assert classify({"text": {"format": {"type": "json_schema", "name": "x", "schema": {}}}}) == "structured"
+    assert (
+        classify(
+            {"text": {"format": {"type": "json_schema", "name": "x", "schema": schema}}}
+        )
+        == "evaluator"
+    )
+    assert (
+        classify(
+            {"text": {"format": {"type": "json_schema", "name": "x", "schema": {}}}}
+        )
+        == "structured"
+    )
     assert classify({"input": "hi"}) == "other"
 
 
@@ -469,27 +611,43 @@ def test_classify():
 
 def _http(double: ModelDouble, method: str, path: str, payload=None):
     data = None if payload is None else json.dumps(payload).encode()
-    req = urllib.request.Request(f"{double.url}{path}", data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{double.url}{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read())
 
 
 async def test_http_control_endpoints(double):
     answer = await asyncio.to_thread(
-        _http, double, "POST", "/_double/script",
-        [{"kind": "text", "content": "scripted over http", "usage": [5, 6]}, {"kind": "error", "status": 429}],
+        _http,
+        double,
+        "POST",
+        "/_double/script",
+        [
+            {"kind": "text", "content": "scripted over http", "usage": [5, 6]},
+            {"kind": "error", "status": 429},
+        ],
     )
     assert answer == {"queued": 2, "pending": 2}
     assert len(await asyncio.to_thread(_http, double, "GET", "/_double/script")) == 2
     client = make_client(double)
     response = await client.responses.create(model="m", input="first")
-    assert response.output_text == "scripted over http" and response.usage.total_tokens == 11
+    assert (
+        response.output_text == "scripted over http"
+        and response.usage.total_tokens == 11
+    )
     with pytest.raises(openai.RateLimitError):
         await client.responses.create(model="m", input="second")
     requests = await asyncio.to_thread(_http, double, "GET", "/_double/requests")
     assert [r["input"] for r in requests] == ["first", "second"]
     await asyncio.to_thread(script_remote, double.base_url, [patch("diff", "d")])
-    assert await asyncio.to_thread(_http, double, "POST", "/_double/reset") == {"reset": True}
+    assert await asyncio.to_thread(_http, double, "POST", "/_double/reset") == {
+        "reset": True
+    }
     assert double.requests == [] and double.pending_steps == []
 
 
@@ -521,8 +679,12 @@ def test_keep_alive_with_json_and_chunked_sse(double):
     conn = http.client.HTTPConnection("127.0.0.1", double.port, timeout=5)
     bodies = []
     for stream in (False, True, False):
-        conn.request("POST", "/v1/responses", body=json.dumps({"model": "m", "input": "x", "stream": stream}),
-                     headers={"Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            "/v1/responses",
+            body=json.dumps({"model": "m", "input": "x", "stream": stream}),
+            headers={"Content-Type": "application/json"},
+        )
         resp = conn.getresponse()
         assert resp.status == 200
         bodies.append(resp.read().decode())
@@ -536,7 +698,10 @@ def test_keep_alive_with_json_and_chunked_sse(double):
 def test_cli_serves_default_behaviour():
     proc = subprocess.Popen(
         [sys.executable, "-m", "model_double", "--host", "127.0.0.1", "--port", "0"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         first = proc.stdout.readline()
@@ -545,7 +710,11 @@ def test_cli_serves_default_behaviour():
         assert "OPENAI_BASE_URL=" in proc.stdout.readline() + proc.stdout.readline()
         base_url = match.group(1)
         body = json.dumps({"model": "m", "input": "hello cli"}).encode()
-        req = urllib.request.Request(f"{base_url}/responses", data=body, headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{base_url}/responses",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=5) as resp:
             answer = json.loads(resp.read())
         assert "hello cli" in answer["output"][0]["content"][0]["text"]

@@ -1,0 +1,94 @@
+"""Fixtures shared by every test: an isolated media root, the model double, API and socket clients."""
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from model_double import ModelDouble
+
+pytest_plugins = ["model_double.pytest_fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def media_root(tmp_path: Path, settings) -> Path:
+    """Every test gets its own media folder (git repositories, conversation files)."""
+    settings.MEDIA_PATH = tmp_path / "media"
+    settings.MEDIA_PATH.mkdir()
+    settings.RUN_REAPER_ENABLED = False
+    return settings.MEDIA_PATH
+
+
+@pytest.fixture
+def no_provider(settings) -> None:
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+
+
+@pytest.fixture
+def provider(model_double: ModelDouble, settings) -> Iterator[ModelDouble]:
+    """The service talks to the model double through the real openai client."""
+    settings.OPENAI_API_KEY = "test-key"
+    settings.OPENAI_BASE_URL = model_double.base_url
+    settings.OPENAI_MAX_RETRIES = 0
+    settings.OPENAI_TIMEOUT_S = 10.0
+    settings.VIBECODER_MODEL = "gpt-5-mini"
+    settings.EVALUATOR_MODEL = "gpt-5-mini"
+    yield model_double
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP against the real ASGI application, in this test's event loop."""
+    from vibegrapher.asgi import application
+
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+class Socket:
+    """A WebSocket client of the real ASGI application that collects `{"type", "data"}` events."""
+
+    def __init__(self, path: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        from vibegrapher.asgi import application
+
+        self.communicator = WebsocketCommunicator(application, path, headers=headers or [])
+        self.received: list[dict] = []
+
+    async def connect(self) -> tuple[bool, int | None]:
+        return await self.communicator.connect()
+
+    async def receive(self, timeout: float = 5.0) -> dict:
+        message = json.loads(await self.communicator.receive_from(timeout=timeout))
+        self.received.append(message)
+        return message
+
+    async def receive_until(self, event_type: str, timeout: float = 10.0) -> dict:
+        while True:
+            message = await self.receive(timeout=timeout)
+            if message["type"] == event_type:
+                return message
+
+    async def send(self, message: dict) -> None:
+        await self.communicator.send_json_to(message)
+
+    async def close(self) -> None:
+        await self.communicator.disconnect()
+
+
+@pytest.fixture
+async def socket_factory() -> AsyncIterator:
+    sockets: list[Socket] = []
+
+    def make(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> Socket:
+        socket = Socket(path, headers)
+        sockets.append(socket)
+        return socket
+
+    yield make
+    for socket in sockets:
+        await socket.close()

@@ -1,0 +1,445 @@
+"""Hostile tests for testcases.sandbox.
+
+Run with:  .venv/bin/pytest -p no:django testcases/tests/test_sandbox.py -q
+(no Django settings needed: the sandbox module never imports Django).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from testcases import sandbox as sb
+from testcases.sandbox import SandboxResult, network_isolation_available, sandbox_capabilities, sandbox_run
+
+PROJECT_DIR = Path(sb.__file__).resolve().parent.parent
+RUNNER_MARKER = "vibegrapher-sandbox-runner"
+
+WORKFLOW = """
+VALUE = 42
+GREETING = "hello from workflow"
+"""
+
+
+def run(test_code: str, workflow_code: str = WORKFLOW, timeout_s: float = 20.0, **kw) -> SandboxResult:
+    return sandbox_run(workflow_code=workflow_code, test_code=test_code, timeout_s=timeout_s, **kw)
+
+
+def _procs_with(marker: str) -> list[str]:
+    """Command lines of live (non-zombie) processes whose cmdline contains marker."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmdline and state != "Z":
+            found.append(f"{entry}: {cmdline[:120]}")
+    return found
+
+
+def _wait_no_procs(marker: str, seconds: float = 3.0) -> list[str]:
+    end = time.monotonic() + seconds
+    while True:
+        left = _procs_with(marker)
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.05)
+
+
+# --------------------------------------------------------------------- basics
+
+
+def test_passing_test_passes():
+    r = run("import workflow\nassert workflow.VALUE == 42\nprint('all good')\n")
+    assert r.status == "passed", r
+    assert r.error is None
+    assert "all good" in r.output
+    assert r.execution_time_ms >= 0
+
+
+def test_assert_false_is_failed_with_message():
+    r = run('assert False, "boom"\n')
+    assert r.status == "failed", r
+    assert "boom" in r.error
+    assert "AssertionError" in r.output
+
+
+def test_other_exception_is_error():
+    r = run('raise ValueError("x")\n')
+    assert r.status == "error", r
+    assert "ValueError: x" in r.error
+    assert "ValueError" in r.output
+
+
+def test_test_functions_are_called_in_order():
+    r = run(
+        "import workflow\n"
+        "def test_one():\n    print('one ran')\n    assert workflow.VALUE == 42\n"
+        "def test_two():\n    print('two ran')\n    assert 1 == 2\n"
+        "def test_three():\n    print('three ran')\n"
+    )
+    assert r.status == "failed", r
+    assert "assert 1 == 2" in r.error
+    assert "one ran" in r.output and "two ran" in r.output
+    assert "three ran" not in r.output  # stops at the first failure
+    assert r.output.index("one ran") < r.output.index("two ran")
+    # runner internals are not shown to the user
+    assert "<string>" not in r.output
+
+
+def test_passing_test_functions_and_async_tests():
+    r = run(
+        "import workflow\n"
+        "def test_value():\n    assert workflow.VALUE == 42\n"
+        "async def test_async():\n    import asyncio\n    await asyncio.sleep(0)\n    print('async ran')\n"
+    )
+    assert r.status == "passed", r
+    assert "async ran" in r.output
+
+
+def test_test_function_with_fixture_args_is_error():
+    r = run("def test_needs(tmp_path):\n    pass\n")
+    assert r.status == "error", r
+    assert "fixtures" in r.error
+
+
+def test_import_workflow_sees_the_given_code():
+    r = run("import workflow\nprint(workflow.GREETING)\nassert workflow.VALUE == 42\n")
+    assert r.status == "passed", r
+    assert "hello from workflow" in r.output
+    r = run("import workflow\nassert workflow.VALUE == 42\n", workflow_code="VALUE = 7\n")
+    assert r.status == "failed", r
+
+
+def test_error_in_workflow_module_is_error():
+    r = run("import workflow\n", workflow_code="raise RuntimeError('broken workflow')\n")
+    assert r.status == "error", r
+    assert "broken workflow" in r.error
+    r = run("import workflow\n", workflow_code="def oops(:\n")
+    assert r.status == "error", r
+    assert "SyntaxError" in r.error
+
+
+def test_agents_sdk_is_importable_from_the_workflow():
+    workflow = (
+        "from agents import Agent\n"
+        "triage = Agent(name='Triage', instructions='Route the user.')\n"
+    )
+    test = (
+        "import workflow\n"
+        "from agents import Agent\n"
+        "def test_agent():\n"
+        "    assert isinstance(workflow.triage, Agent)\n"
+        "    assert workflow.triage.name == 'Triage'\n"
+    )
+    r = run(test, workflow_code=workflow, timeout_s=60)
+    assert r.status == "passed", r
+
+
+def test_project_modules_are_not_importable():
+    r = run(
+        "import importlib, os\n"
+        "for mod in ('testcases', 'vibegrapher', 'vibegrapher.settings'):\n"
+        "    try:\n"
+        "        importlib.import_module(mod)\n"
+        "    except ImportError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        raise AssertionError('imported ' + mod)\n"
+        "assert 'DJANGO_SETTINGS_MODULE' not in os.environ\n"
+    )
+    assert r.status == "passed", r
+
+
+def test_tmpdir_is_cwd_and_is_deleted_afterwards():
+    r = run(
+        "import os, workflow\n"
+        "print('CWD=' + os.getcwd())\n"
+        "assert os.path.dirname(os.path.abspath(workflow.__file__)) == os.getcwd()\n"
+        "open('scratch.txt', 'w').write('x' * 1000)\n"
+        "os.makedirs('locked/dir')\n"
+        "os.chmod('locked', 0)\n"
+    )
+    assert r.status == "passed", r
+    cwd = next(line[4:] for line in r.output.splitlines() if line.startswith("CWD="))
+    assert not os.path.exists(cwd)
+
+
+def test_early_exit_is_not_a_pass():
+    r = run("import os\nos._exit(0)\n")
+    assert r.status == "error", r
+    r = run("import sys\nsys.exit(0)\n")
+    assert r.status == "error", r
+    assert "SystemExit" in r.error
+    r = run("import os\nos._exit(1)\n")
+    assert r.status == "error", r
+
+
+# ----------------------------------------------------------------- resources
+
+
+def test_infinite_loop_times_out():
+    t0 = time.monotonic()
+    r = run("while True:\n    pass\n", timeout_s=2)
+    elapsed = time.monotonic() - t0
+    assert r.status == "timeout", r
+    assert "Timed out after 2.0 s" == r.error
+    assert elapsed < 3.0, elapsed
+    assert _wait_no_procs(RUNNER_MARKER) == []
+
+
+def test_sleeping_test_times_out():
+    t0 = time.monotonic()
+    r = run("import time\ntime.sleep(60)\n", timeout_s=1)
+    assert r.status == "timeout", r
+    assert time.monotonic() - t0 < 2.0
+
+
+def test_memory_hog_is_memory_error():
+    t0 = time.monotonic()
+    r = run("data = bytearray(2 * 1024 ** 3)\nprint(len(data))\n", timeout_s=10)
+    assert r.status == "error", r
+    assert "Memory limit exceeded" in r.error
+    assert time.monotonic() - t0 < 5.0
+    # gradual growth is caught too
+    r = run("chunks = []\nwhile True:\n    chunks.append(b'x' * 10_000_000)\n", timeout_s=10, memory_mb=256)
+    assert r.status == "error", r
+    assert "Memory limit exceeded" in r.error
+
+
+def test_fork_bomb_is_contained():
+    marker = f"forkbomb-{uuid.uuid4().hex}"
+    code = (
+        "import os, sys\n"
+        # a few detached sleepers carrying a marker: they must not survive the run
+        "for _ in range(3):\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        f"        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(300)', {marker!r}])\n"
+        "while True:\n"
+        "    try:\n"
+        "        os.fork()\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+    t0 = time.monotonic()
+    r = run(code, timeout_s=3)
+    elapsed = time.monotonic() - t0
+    assert r.status in ("timeout", "error"), r
+    assert elapsed < 4.0, elapsed
+    assert _wait_no_procs(marker) == []
+    assert _wait_no_procs(RUNNER_MARKER) == []
+    # the server is still responsive and sandboxes still work
+    t0 = time.monotonic()
+    r = run("import workflow\nassert workflow.VALUE == 42\n")
+    assert r.status == "passed", r
+    assert time.monotonic() - t0 < 3.0
+
+
+def test_detached_grandchild_does_not_outlive_a_passing_test():
+    marker = f"orphan-{uuid.uuid4().hex}"
+    code = (
+        "import os, sys\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        f"    os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(300)', {marker!r}])\n"
+        "print('parent done')\n"
+    )
+    t0 = time.monotonic()
+    r = run(code, timeout_s=10)
+    assert r.status == "passed", r
+    assert time.monotonic() - t0 < 5.0  # did not wait for the sleeper
+    assert _wait_no_procs(marker) == []
+
+
+def test_output_flood_is_capped():
+    t0 = time.monotonic()
+    r = run("import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 1_000_000)\nprint('end')\n", timeout_s=30, output_limit=10_000)
+    assert r.status == "passed", r
+    assert len(r.output) <= 10_000
+    assert "truncated" in r.output
+    assert time.monotonic() - t0 < 20
+
+
+def test_output_flood_until_timeout_is_capped():
+    r = run("while True:\n    print('y' * 10000)\n", timeout_s=2, output_limit=5_000)
+    assert r.status == "timeout", r
+    assert len(r.output) <= 5_000
+
+
+def test_big_file_write_is_limited():
+    r = run("with open('big.bin', 'wb') as fh:\n    fh.write(b'x' * (50 * 1024 * 1024))\n", timeout_s=10)
+    assert r.status == "error", r
+
+
+# ---------------------------------------------------------------- isolation
+
+
+def test_environment_is_scrubbed(monkeypatch):
+    secrets_env = {
+        "OPENAI_API_KEY": "sk-secret-123",
+        "DATABASE_URL": "postgres://user:pw@db/prod",
+        "SECRET_KEY": "django-secret-xyz",
+        "REDIS_URL": "redis://secret-redis:6379",
+        "VIBEGRAPHER_ADMIN_TOKEN": "vg-token-456",
+    }
+    for k, v in secrets_env.items():
+        monkeypatch.setenv(k, v)
+    r = run(
+        "import os\n"
+        "print(sorted(os.environ))\n"
+        "for key in ('OPENAI_API_KEY', 'DATABASE_URL', 'SECRET_KEY', 'REDIS_URL', 'VIBEGRAPHER_ADMIN_TOKEN'):\n"
+        "    assert key not in os.environ, key\n"
+        "assert not [k for k in os.environ if k.startswith('VIBEGRAPHER')]\n"
+        # nor via /proc of the parent processes
+        "for pid in os.listdir('/proc'):\n"
+        "    if pid.isdigit():\n"
+        "        try:\n"
+        "            data = open(f'/proc/{pid}/environ', 'rb').read()\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        assert b'sk-secret-123' not in data, pid\n"
+    )
+    assert r.status == "passed", r
+    for v in secrets_env.values():
+        assert v not in r.output
+
+
+def test_network_is_isolated():
+    if not network_isolation_available():
+        pytest.skip("network namespaces cannot be created on this machine (sandbox runs without network isolation)")
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    try:
+        r = run(
+            "import socket\n"
+            "try:\n"
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+            "except OSError as exc:\n"
+            "    print('blocked:', exc)\n"
+            "else:\n"
+            "    raise AssertionError('connected to the host')\n"
+            "try:\n"
+            "    socket.create_connection(('1.1.1.1', 80), timeout=2)\n"
+            "except OSError as exc:\n"
+            "    print('blocked:', exc)\n"
+            "else:\n"
+            "    raise AssertionError('reached the internet')\n"
+        )
+        assert r.status == "passed", r
+        with pytest.raises(socket.timeout):
+            server.accept()
+    finally:
+        server.close()
+
+
+def test_writes_outside_tmpdir_fail_or_do_not_persist():
+    caps = sandbox_capabilities()
+    if not caps["filesystem_isolation"]:
+        pytest.skip(f"no mount namespace available (sandbox mode {caps['mode']!r}); filesystem is not isolated")
+    unique = uuid.uuid4().hex
+    tmp_target = f"/tmp/sandbox-escape-{unique}"
+    project_target = PROJECT_DIR / f"sandbox-escape-{unique}"
+    var_tmp_target = f"/var/tmp/sandbox-escape-{unique}"
+    r = run(
+        "results = {}\n"
+        f"for path in ({tmp_target!r}, {str(project_target)!r}, {var_tmp_target!r}, '/etc/sandbox-escape-{unique}'):\n"
+        "    try:\n"
+        "        with open(path, 'w') as fh:\n"
+        "            fh.write('escaped')\n"
+        "        results[path] = 'written'\n"
+        "    except OSError as exc:\n"
+        "        results[path] = type(exc).__name__\n"
+        "print(results)\n"
+        # the project's files (e.g. .env, settings) are not even visible
+        f"import os\nassert not os.path.exists({str(PROJECT_DIR / 'testcases' / 'sandbox.py')!r})\n"
+    )
+    assert r.status == "passed", r
+    try:
+        assert not os.path.exists(tmp_target)
+        assert not project_target.exists()
+        assert not os.path.exists(var_tmp_target)
+        assert not os.path.exists(f"/etc/sandbox-escape-{unique}")
+    finally:
+        for p in (tmp_target, str(project_target), var_tmp_target, f"/etc/sandbox-escape-{unique}"):
+            if os.path.exists(p):
+                os.unlink(p)
+
+
+def test_runs_unprivileged():
+    caps = sandbox_capabilities()
+    r = run("import os\nprint('UID', os.getuid(), os.geteuid())\nprint(open('/proc/self/status').read())\n")
+    assert r.status == "passed", r
+    capeff = next(line.split()[1] for line in r.output.splitlines() if line.startswith("CapEff:"))
+    assert int(capeff, 16) == 0, capeff
+    if caps["unprivileged_uid"]:
+        uid = int(next(line.split()[1] for line in r.output.splitlines() if line.startswith("UID")))
+        assert uid != 0
+
+
+# --------------------------------------------------------------- concurrency
+
+
+def test_many_sandboxes_in_parallel():
+    def one(i: int) -> SandboxResult:
+        return run(
+            f"import workflow\nassert workflow.VALUE == {i}\nprint('run', {i})\n",
+            workflow_code=f"VALUE = {i}\n",
+            timeout_s=30,
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(one, range(8)))
+    for i, r in enumerate(results):
+        assert r.status == "passed", (i, r)
+        assert f"run {i}" in r.output
+
+
+def test_parallel_fork_bomb_does_not_starve_other_runs():
+    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    results: dict[str, SandboxResult] = {}
+
+    def bomber():
+        results["bomb"] = run(bomb, timeout_s=4)
+
+    t = threading.Thread(target=bomber)
+    t.start()
+    time.sleep(0.5)
+    results["ok"] = run("import workflow\nassert workflow.VALUE == 42\n", timeout_s=20)
+    t.join()
+    assert results["ok"].status == "passed", results["ok"]
+    assert results["bomb"].status in ("timeout", "error")
+
+
+def test_capabilities_report():
+    caps = sandbox_capabilities()
+    assert caps["network_isolation"] is network_isolation_available()
+    assert caps["mode"] in ("root-ns", "root-ns-nonet", "userns", "userns-net", "plain-uid", "plain")
+
+
+def test_plain_mode_fallback_still_contains_runs():
+    """The no-namespace fallback (used where unshare is not permitted) still works."""
+    mode = sb._first_working([m for m in sb._candidate_modes() if not m.prefix])
+    r = sb._execute(mode, workflow_code="VALUE = 1\n", test_code="import workflow\nassert workflow.VALUE == 1\n",
+                    timeout_s=10, memory_mb=512, output_limit=1000)
+    assert r.status == "passed", r
+    t0 = time.monotonic()
+    r = sb._execute(mode, workflow_code="", test_code="while True:\n    pass\n", timeout_s=1, memory_mb=512, output_limit=1000)
+    assert r.status == "timeout", r
+    assert time.monotonic() - t0 < 2.0
+    assert _wait_no_procs(RUNNER_MARKER) == []
