@@ -73,7 +73,12 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SandboxResult", "sandbox_run", "network_isolation_available", "sandbox_capabilities"]
+__all__ = [
+    "SandboxResult",
+    "network_isolation_available",
+    "sandbox_capabilities",
+    "sandbox_run",
+]
 
 LAUNCHER = Path(__file__).resolve().with_name("sandbox_launcher.py")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -110,6 +115,9 @@ class _Mode:
     fs: bool = False
     drop_uid: bool = False
     nproc: bool = False
+    # RLIMIT_NPROC counts every task of the server's uid (no uid change, no user
+    # namespace): the limit is set to "tasks of this uid now + NPROC_LIMIT".
+    nproc_relative: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -123,33 +131,77 @@ _mode: _Mode | None = None
 def _kernel_at_least(major: int, minor: int) -> bool:
     try:
         parts = os.uname().release.split(".")
-        return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (major, minor)
+        return (
+            int(parts[0]),
+            int("".join(c for c in parts[1] if c.isdigit()) or 0),
+        ) >= (major, minor)
     except (ValueError, IndexError):
         return False
 
 
 def _candidate_modes() -> list[_Mode]:
-    unshare = shutil.which("unshare") or shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin")
-    ns = ("--mount", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--mount-proc")
+    unshare = shutil.which("unshare") or shutil.which(
+        "unshare", path="/usr/bin:/bin:/usr/sbin:/sbin"
+    )
+    ns = (
+        "--mount",
+        "--pid",
+        "--ipc",
+        "--uts",
+        "--fork",
+        "--kill-child",
+        "--mount-proc",
+    )
     root = os.geteuid() == 0
     modes: list[_Mode] = []
     if unshare:
         if root:
-            modes.append(_Mode("root-ns", (unshare, "--net", *ns, "--"), net=True, pid=True, fs=True, drop_uid=True, nproc=True))
-            modes.append(_Mode("root-ns-nonet", (unshare, *ns, "--"), pid=True, fs=True, drop_uid=True, nproc=True))
-        # RLIMIT_NPROC is counted per user namespace since Linux 5.14.
-        per_ns_nproc = _kernel_at_least(5, 14)
+            modes.append(
+                _Mode(
+                    "root-ns",
+                    (unshare, "--net", *ns, "--"),
+                    net=True,
+                    pid=True,
+                    fs=True,
+                    drop_uid=True,
+                    nproc=True,
+                )
+            )
+            modes.append(
+                _Mode(
+                    "root-ns-nonet",
+                    (unshare, *ns, "--"),
+                    pid=True,
+                    fs=True,
+                    drop_uid=True,
+                    nproc=True,
+                )
+            )
+        # RLIMIT_NPROC is counted per user namespace since Linux 5.14 -- but it
+        # never applies to (namespaced) real root, so not when the server is root.
+        per_ns_nproc = _kernel_at_least(5, 14) and not root
         userns = (unshare, "--user", "--map-root-user")
-        modes.append(_Mode("userns", (*userns, "--net", *ns, "--"), net=True, pid=True, fs=True, nproc=per_ns_nproc))
-        modes.append(_Mode("userns-net", (*userns, "--net", "--"), net=True, nproc=per_ns_nproc))
+        modes.append(
+            _Mode(
+                "userns",
+                (*userns, "--net", *ns, "--"),
+                net=True,
+                pid=True,
+                fs=True,
+                nproc=per_ns_nproc,
+            )
+        )
+        modes.append(
+            _Mode("userns-net", (*userns, "--net", "--"), net=True, nproc=per_ns_nproc)
+        )
     if root:
         # Needs the interpreter to be readable by an arbitrary uid (not the case
         # for e.g. a pyenv install under /root, which only the mount namespace
         # modes can expose); the probe decides.
         modes.append(_Mode("plain-uid", (), drop_uid=True, nproc=True))
-    # Last resort, never probed: env scrubbing + rlimits only (RLIMIT_NPROC is
-    # per-uid for the whole server user here, so it is not set).
-    modes.append(_Mode("plain", ()))
+    # Last resort, never probed: env scrubbing + rlimits only.  As root RLIMIT_NPROC
+    # does not apply; otherwise it is relative to the server user's task count.
+    modes.append(_Mode("plain", (), nproc=not root, nproc_relative=not root))
     return modes
 
 
@@ -161,13 +213,25 @@ def _first_working(modes: list[_Mode]) -> _Mode:
     """First mode whose probe run passes; the last mode is the unprobed fallback."""
     for mode in modes[:-1]:
         try:
-            result = _execute(mode, workflow_code=_PROBE_WORKFLOW, test_code=_PROBE_TEST, timeout_s=30.0, memory_mb=512, output_limit=4000)
+            result = _execute(
+                mode,
+                workflow_code=_PROBE_WORKFLOW,
+                test_code=_PROBE_TEST,
+                timeout_s=30.0,
+                memory_mb=512,
+                output_limit=4000,
+            )
         except Exception as exc:  # noqa: BLE001
             logger.warning("sandbox mode %s unusable: %s", mode.name, exc)
             continue
         if result.status == "passed":
             return mode
-        logger.warning("sandbox mode %s unusable: %s %s", mode.name, result.error, result.output[-500:])
+        logger.warning(
+            "sandbox mode %s unusable: %s %s",
+            mode.name,
+            result.error,
+            result.output[-500:],
+        )
     return modes[-1]
 
 
@@ -204,6 +268,8 @@ def sandbox_capabilities() -> dict:
         "filesystem_isolation": mode.fs,
         "unprivileged_uid": mode.drop_uid,
         "nproc_limit": mode.nproc,
+        # processes that leave the process group (setsid) are still killed
+        "kills_detached_processes": mode.pid or mode.drop_uid,
     }
 
 
@@ -258,11 +324,67 @@ def _mask_and_keep() -> tuple[list[str], list[str]]:
             masks.append(rp)
     keeps: list[str] = []
     exe = _real(sys.executable)
-    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(exe), os.path.dirname(os.path.dirname(exe))):
+    for p in (
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        os.path.dirname(exe),
+        os.path.dirname(os.path.dirname(exe)),
+    ):
         rp = _real(p)
         if rp != "/" and rp not in keeps:
             keeps.append(rp)
     return masks, keeps
+
+
+def _tasks_of_uid(uid: int) -> int:
+    """Number of tasks (threads included) whose real uid is ``uid``."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as fh:
+                real_uid = threads = None
+                for line in fh:
+                    if line.startswith("Uid:"):
+                        real_uid = int(line.split()[1])
+                    elif line.startswith("Threads:"):
+                        threads = int(line.split()[1])
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+        if real_uid == uid:
+            total += threads or 1
+    return total
+
+
+def _nproc_limit(mode: _Mode) -> int | None:
+    if not mode.nproc:
+        return None
+    if mode.nproc_relative:
+        return _tasks_of_uid(os.getuid()) + NPROC_LIMIT
+    return NPROC_LIMIT
+
+
+def _kill_uid_processes(uid: int) -> None:
+    """SIGKILL every process running as the (per-run, otherwise unused) ``uid``."""
+    for _ in range(50):
+        found = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.stat(f"/proc/{entry}").st_uid != uid:
+                    continue
+                os.kill(int(entry), signal.SIGKILL)
+                found = True
+            except (OSError, ValueError):
+                continue
+        if not found:
+            return
+        time.sleep(0.01)
 
 
 def _rmtree(path: str) -> None:
@@ -309,14 +431,23 @@ def sandbox_run(
     output_limit: int = 64_000,
 ) -> SandboxResult:
     """Run ``test_code`` (which may ``import workflow``) in a sandbox. Thread-safe."""
-    return _execute(
-        _get_mode(),
-        workflow_code=workflow_code,
-        test_code=test_code,
-        timeout_s=timeout_s,
-        memory_mb=memory_mb,
-        output_limit=output_limit,
-    )
+    try:
+        return _execute(
+            _get_mode(),
+            workflow_code=workflow_code,
+            test_code=test_code,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            output_limit=output_limit,
+        )
+    except OSError as exc:
+        logger.exception("sandbox: could not run the test")
+        return SandboxResult(
+            status="error",
+            output="",
+            error=f"Sandbox failed to start: {exc}",
+            execution_time_ms=0,
+        )
 
 
 def _execute(
@@ -336,7 +467,10 @@ def _execute(
     proc: subprocess.Popen | None = None
     start = time.monotonic()
     try:
-        for name, code in ((WORKFLOW_FILENAME, workflow_code), (TEST_FILENAME, test_code)):
+        for name, code in (
+            (WORKFLOW_FILENAME, workflow_code),
+            (TEST_FILENAME, test_code),
+        ):
             with open(os.path.join(workdir, name), "w", encoding="utf-8") as fh:
                 fh.write(code)
             os.chmod(os.path.join(workdir, name), 0o644)
@@ -366,7 +500,7 @@ def _execute(
                 "as": int(memory_mb) * 1024 * 1024,
                 "fsize": FSIZE_LIMIT,
                 "nofile": NOFILE_LIMIT,
-                "nproc": NPROC_LIMIT if mode.nproc else None,
+                "nproc": _nproc_limit(mode),
             },
         }
         cmd = [*mode.prefix, sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(cfg)]
@@ -387,7 +521,9 @@ def _execute(
         os.close(status_w)
         fds = [out_r, status_r]
 
-        out, truncated, status_data, timed_out = _collect(proc, out_r, status_r, deadline, output_limit)
+        out, truncated, status_data, timed_out = _collect(
+            out_r, status_r, deadline, output_limit
+        )
         reports = _parse_reports(status_data)
         if not timed_out and "launcher" not in reports and "setup" not in reports:
             # Launcher gone without a report: wait (without reaping) for unshare.
@@ -403,6 +539,9 @@ def _execute(
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:  # pragma: no cover - should not happen
                 logger.error("sandbox: process %s did not die after SIGKILL", proc.pid)
+            if uid is not None and not mode.pid:
+                # No PID namespace: also catch processes that left the group (setsid).
+                _kill_uid_processes(uid)
         for fd in fds:
             try:
                 os.close(fd)
@@ -419,11 +558,15 @@ def _execute(
         text = text[: max(0, output_limit - len(marker))] + marker
         text = text[:output_limit] if output_limit < len(marker) else text
 
-    status, error = _classify(timed_out, timeout_s, memory_mb, reports, proc.returncode, cpu, text)
-    return SandboxResult(status=status, output=text, error=error, execution_time_ms=elapsed_ms)
+    status, error = _classify(
+        timed_out, timeout_s, memory_mb, reports, proc.returncode, cpu, text
+    )
+    return SandboxResult(
+        status=status, output=text, error=error, execution_time_ms=elapsed_ms
+    )
 
 
-def _collect(proc, out_r: int, status_r: int, deadline: float, output_limit: int):
+def _collect(out_r: int, status_r: int, deadline: float, output_limit: int):
     """Read output (bounded) and status lines until EOF, the launcher report, or the deadline."""
     keep_bytes = output_limit * 4 + 4  # utf-8 worst case
     out = bytearray()
@@ -497,10 +640,18 @@ def _classify(timed_out, timeout_s, memory_mb, reports, returncode, cpu_limit, t
         if setup is not None:
             return "error", str(setup.get("error"))[:500]
         last = text.strip().splitlines()[-1] if text.strip() else ""
-        return "error", f"Sandbox process ended unexpectedly (exit status {returncode}) {last}".strip()
+        return (
+            "error",
+            f"Sandbox process ended unexpectedly (exit status {returncode}) {last}".strip(),
+        )
     code = launcher.get("exit")
     sig = launcher.get("signal")
-    if runner is not None and code in (_EXIT_PASSED, _EXIT_FAILED, _EXIT_ERROR, _EXIT_MEMORY):
+    if runner is not None and code in (
+        _EXIT_PASSED,
+        _EXIT_FAILED,
+        _EXIT_ERROR,
+        _EXIT_MEMORY,
+    ):
         status = runner.get("status")
         error = runner.get("error")
         if code == _EXIT_MEMORY:
@@ -515,14 +666,23 @@ def _classify(timed_out, timeout_s, memory_mb, reports, returncode, cpu_limit, t
         if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= cpu_limit - 0.5):
             return "timeout", f"CPU time limit exceeded ({cpu_limit} s)"
         if sig == signal.SIGXFSZ:
-            return "error", f"File size limit exceeded ({FSIZE_LIMIT // (1024 * 1024)} MiB per file)"
+            return (
+                "error",
+                f"File size limit exceeded ({FSIZE_LIMIT // (1024 * 1024)} MiB per file)",
+            )
         if sig == signal.SIGKILL:
-            return "error", f"Killed (SIGKILL); possibly the memory limit ({memory_mb} MiB) was exceeded"
+            return (
+                "error",
+                f"Killed (SIGKILL); possibly the memory limit ({memory_mb} MiB) was exceeded",
+            )
         return "error", f"Test process crashed ({_signal_name(sig)})"
     if code == _EXIT_MEMORY:
         return "error", f"Memory limit exceeded ({memory_mb} MiB)"
     if code == _EXEC_FAILED:
         return "error", "Sandbox failed to start the test runner"
     if code == _EXIT_PASSED:
-        return "error", "The test process exited before the test finished (os._exit() called?)"
+        return (
+            "error",
+            "The test process exited before the test finished (os._exit() called?)",
+        )
     return "error", f"Test process exited with code {code}"

@@ -64,8 +64,20 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
+_libc.prctl.argtypes = [
+    ctypes.c_int,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+]
 
 
 def _enc(value):
@@ -75,13 +87,16 @@ def _enc(value):
 def _mount(source, target, fstype, flags, data=None):
     if _libc.mount(_enc(source), _enc(target), _enc(fstype), flags, _enc(data)) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, "mount(%r, %r, %r, %#x): %s" % (source, target, fstype, flags, os.strerror(err)))
+        raise OSError(
+            err,
+            f"mount({source!r}, {target!r}, {fstype!r}, {flags:#x}): {os.strerror(err)}",
+        )
 
 
 def _prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
     if _libc.prctl(option, arg2, arg3, arg4, arg5) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, "prctl(%d): %s" % (option, os.strerror(err)))
+        raise OSError(err, f"prctl({option}): {os.strerror(err)}")
 
 
 def _unescape_mountinfo(field):
@@ -89,7 +104,11 @@ def _unescape_mountinfo(field):
     out = []
     i = 0
     while i < len(field):
-        if field[i] == "\\" and len(field[i + 1 : i + 4]) == 3 and field[i + 1 : i + 4].isdigit():
+        if (
+            field[i] == "\\"
+            and len(field[i + 1 : i + 4]) == 3
+            and field[i + 1 : i + 4].isdigit()
+        ):
             out.append(chr(int(field[i + 1 : i + 4], 8)))
             i += 4
         else:
@@ -136,7 +155,7 @@ def _inside(path, parent):
 
 def _bind_from_fd(fd, target, readonly):
     os.makedirs(target, exist_ok=True)
-    _mount("/proc/self/fd/%d" % fd, target, None, MS_BIND | MS_REC)
+    _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
     _remount(target, readonly)
 
 
@@ -145,7 +164,11 @@ def setup_filesystem(cfg):
     masks = [m for m in cfg.get("mask", []) if os.path.isdir(m) and m != "/"]
     # drop masks nested in other masks (they are hidden anyway)
     masks = [m for m in masks if not any(o != m and _inside(m, o) for o in masks)]
-    keeps = [k for k in cfg.get("keep", []) if os.path.isdir(k) and any(_inside(k, m) for m in masks)]
+    keeps = [
+        k
+        for k in cfg.get("keep", [])
+        if os.path.isdir(k) and any(_inside(k, m) for m in masks)
+    ]
     tmpfs_dirs = [t for t in cfg.get("tmpfs", []) if os.path.isdir(t)]
 
     # Hold references to the directories that will be bound back after they
@@ -164,15 +187,27 @@ def setup_filesystem(cfg):
         except OSError as exc:
             if point == "/":
                 raise
-            failures.append("%s (%s)" % (point, exc.strerror))
+            failures.append(f"{point} ({exc.strerror})")
 
     # 2. private scratch space
     for t in tmpfs_dirs:
-        _mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=%dk,nr_inodes=16384" % cfg.get("tmpfs_kb", 65536))
+        _mount(
+            "tmpfs",
+            t,
+            "tmpfs",
+            MS_NOSUID | MS_NODEV,
+            f"mode=1777,size={int(cfg.get('tmpfs_kb', 65536))}k,nr_inodes=16384",
+        )
 
     # 3. hide the project and the server's home
     for m in masks:
-        _mount("tmpfs", m, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1024k,nr_inodes=4096")
+        _mount(
+            "tmpfs",
+            m,
+            "tmpfs",
+            MS_NOSUID | MS_NODEV,
+            "mode=755,size=1024k,nr_inodes=4096",
+        )
     # 4. ...but keep the interpreter / virtualenv visible (read-only)
     for k, fd in keep_fds:
         _bind_from_fd(fd, k, readonly=True)
@@ -207,7 +242,7 @@ def _set_limits(limits):
         if value is None:
             return
         soft, hard = (value, value) if not isinstance(value, list) else value
-        cur_soft, cur_hard = resource.getrlimit(res)
+        _cur_soft, cur_hard = resource.getrlimit(res)
         if cur_hard != resource.RLIM_INFINITY:
             hard = min(hard, cur_hard)
             soft = min(soft, hard)
@@ -231,9 +266,17 @@ def _exec_runner(cfg):
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
-    runner_cfg = {"workdir": cfg["workdir"], "test_file": cfg["test_file"], "status_fd": cfg["status_fd"]}
+    runner_cfg = {
+        "workdir": cfg["workdir"],
+        "test_file": cfg["test_file"],
+        "status_fd": cfg["status_fd"],
+    }
     python = cfg["python"]
-    os.execve(python, [python, "-s", "-c", RUNNER_SOURCE, json.dumps(runner_cfg)], dict(os.environ))
+    os.execve(
+        python,
+        [python, "-s", "-c", RUNNER_SOURCE, json.dumps(runner_cfg)],
+        dict(os.environ),
+    )
 
 
 def _report(fd, payload):
@@ -249,8 +292,8 @@ def main():
     try:
         warnings = setup_filesystem(cfg) if cfg.get("fs_isolation") else []
     except Exception as exc:  # noqa: BLE001 - report anything
-        sys.stderr.write("sandbox setup failed: %s\n" % (exc,))
-        _report(status_fd, {"kind": "setup", "error": "sandbox setup failed: %s" % (exc,)})
+        sys.stderr.write(f"sandbox setup failed: {exc}\n")
+        _report(status_fd, {"kind": "setup", "error": f"sandbox setup failed: {exc}"})
         os._exit(SETUP_FAILED)
     if cfg.get("probe"):
         _report(status_fd, {"kind": "probe", "warnings": warnings})
@@ -263,7 +306,7 @@ def main():
             _exec_runner(cfg)
         except BaseException as exc:  # noqa: BLE001
             try:
-                sys.stderr.write("sandbox: could not start the test runner: %s\n" % (exc,))
+                sys.stderr.write(f"sandbox: could not start the test runner: {exc}\n")
                 sys.stderr.flush()
             finally:
                 os._exit(EXEC_FAILED)
@@ -293,7 +336,7 @@ def main():
 # The runner executed inside the sandbox by the real interpreter (with
 # site-packages).  Exit codes: 0 passed, 1 assertion failed, 2 other error,
 # 3 memory limit exceeded.  It also writes one JSON line to the status fd.
-RUNNER_SOURCE = r'''
+RUNNER_SOURCE = r"""
 # vibegrapher-sandbox-runner
 import json, os, sys
 _cfg = json.loads(sys.argv[1])
@@ -403,7 +446,7 @@ except BaseException as exc:
     _print_tb(exc)
     _report("error", _describe(exc), 2)
 _report("passed", None, 0)
-'''
+"""
 
 
 if __name__ == "__main__":

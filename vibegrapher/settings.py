@@ -1,6 +1,7 @@
 """Vibegrapher settings: every value comes from the environment (or a `.env` file), read once here."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -99,10 +100,11 @@ if _default_db["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
     }
-    # Tests use a file, not ":memory:", so threads and server processes share one database.
+    # Tests use a file, not ":memory:", so threads and server processes share one database;
+    # one per test process, so parallel test runs never share it.
     _test_url = os.environ.get("TEST_DATABASE_URL", "")
     _test_name = dj_database_url.parse(_test_url)["NAME"] if _test_url.startswith("sqlite") else None
-    _default_db["TEST"] = {"NAME": _test_name or str(BASE_DIR / "test_vibegrapher.sqlite3")}
+    _default_db["TEST"] = {"NAME": _test_name or f"{tempfile.gettempdir()}/vibegrapher-test-{os.getpid()}.sqlite3"}
 elif _default_db["ENGINE"] == "django.db.backends.postgresql":
     _default_db["OPTIONS"] = {"pool": {"min_size": 2, "max_size": _env_int("DB_POOL_SIZE", 20)}}
     _test_url = os.environ.get("TEST_DATABASE_URL")

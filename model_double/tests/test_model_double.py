@@ -396,15 +396,17 @@ async def test_match_mismatch_is_recorded(double):
 
 
 async def test_delay_is_honoured(double):
-    double.script(text("slow", delay=0.3), text("fast"))
+    double.default_delay = 0.4
+    double.script(text("slow", delay=0.6), text("default delay"), text("fast", delay=0))
     client = make_client(double)
-    started = time.monotonic()
-    result, _ = await run_agent(Agent(name="A"), "hi", client, streamed=False)
-    assert result.final_output == "slow"
-    assert time.monotonic() - started >= 0.3
-    started = time.monotonic()
-    await run_agent(Agent(name="A"), "hi", client, streamed=False)
-    assert time.monotonic() - started < 0.3
+    timings = {}
+    for _ in range(3):
+        started = time.monotonic()
+        response = await client.responses.create(model="m", input="x")
+        timings[response.output_text] = time.monotonic() - started
+    assert timings["slow"] >= 0.6
+    assert timings["default delay"] >= 0.4
+    assert timings["fast"] < 0.4
 
 
 async def test_hang_times_out_on_the_client(double):
@@ -444,7 +446,7 @@ async def test_concurrent_delayed_requests_are_not_serialised(double):
     outputs = await asyncio.gather(*(one(i, i % 2 == 0) for i in range(20)))
     elapsed = time.monotonic() - started
     assert len(outputs) == 20 and all("model double" in out for out in outputs)
-    assert 0.5 <= elapsed < 2.0, elapsed
+    assert 0.5 <= elapsed < 4.0, elapsed  # serialised: 10 s
 
 
 async def test_fifty_concurrent_raw_requests(double):
@@ -454,7 +456,7 @@ async def test_fifty_concurrent_raw_requests(double):
     responses = await asyncio.gather(
         *(client.responses.create(model="m", input=str(i)) for i in range(50))
     )
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 6.0  # serialised: 25 s
     assert sorted(r.output_text for r in responses) == sorted(
         f"answer {i}" for i in range(50)
     )

@@ -111,3 +111,213 @@ async def test_no_key_is_503(api, no_provider, session):
     response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Change it"})
     assert response.status_code == 503
     assert "OPENAI_API_KEY" in response.json()["detail"]
+
+
+BAD_CONTEXT_PATCH = """@@ -6,3 +6,3 @@
+     name="Assistant",
+-    instructions="You are a grumpy assistant.",
++    instructions="You are a pirate assistant.",
+ )
+"""
+
+SYNTAX_ERROR_PATCH = """@@ -6,3 +6,3 @@
+     name="Assistant",
+-    instructions="You are a helpful assistant. Answer clearly and briefly.",
++    instructions="You are a pirate assistant.
+ )
+"""
+
+
+async def _events_until(socket, event_type: str) -> list[dict]:
+    received = []
+    while not received or received[-1]["type"] != event_type:
+        received.append(await socket.receive(timeout=10))
+    return received
+
+
+async def test_refused_patches_go_back_to_the_vibecoder_without_an_evaluator_call(api, provider, session):
+    provider.script(
+        patch(BAD_CONTEXT_PATCH, "first try", match="vibecoder"),
+        patch(SYNTAX_ERROR_PATCH, "second try", match="vibecoder"),
+        patch(PATCH, "third try", match="vibecoder"),
+        evaluation(True, "Fine.", "Pirate assistant", match="evaluator"),
+    )
+    response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Pirate please"})
+    body = response.json()
+    assert body["status"] == "pending_human_review", body
+    requests = provider.requests
+    assert len(requests) == 4
+    tool_outputs = [
+        item["output"]
+        for item in requests[1]["input"] + requests[2]["input"]
+        if isinstance(item, dict) and item.get("type") == "function_call_output"
+    ]
+    print("tool outputs seen by the model:", tool_outputs)
+    assert "not applied" in tool_outputs[0] and "grumpy assistant" in tool_outputs[0]
+    assert any("SyntaxError" in output for output in tool_outputs)
+    diff = (await api.get(f"/diffs/{body['diff_id']}")).json()
+    assert "pirate assistant" in diff["diff_content"]
+    assert body["token_usage"]["model_calls"] == 4
+
+
+async def test_three_rejections_end_in_max_iterations_with_three_evaluator_calls(api, provider, session):
+    steps = []
+    for round_number in range(1, 4):
+        steps.append(patch(PATCH, f"try {round_number}", match="vibecoder"))
+        steps.append(evaluation(False, f"Not piratey enough ({round_number}).", "x", match="evaluator"))
+    provider.script(*steps)
+    response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Pirate please"})
+    body = response.json()
+    print("result:", body)
+    assert body["status"] == "max_iterations"
+    assert body["error"] == "Max iterations reached"
+    assert body["final_feedback"] == "Not piratey enough (3)."
+    assert body["diff_id"] is None
+    evaluator_calls = [r for r in provider.requests if "text" in r and "json_schema" in str(r.get("text"))]
+    assert len(evaluator_calls) == 3
+    # The retry prompt carries the evaluator's reasoning and the original request.
+    second_vibecoder_input = str(provider.requests[2]["input"])
+    assert "Not piratey enough (1)." in second_vibecoder_input and "Pirate please" in second_vibecoder_input
+    messages = (await api.get(f"/sessions/{session['id']}/messages")).json()
+    assert [m["iteration"] for m in messages[1:]] == [1, 1, 2, 2, 3, 3]
+    assert (await api.get(f"/sessions/{session['id']}/diffs")).json() == []
+
+
+async def test_step_event_arrives_while_next_model_call_is_pending(api, provider, session, socket_factory):
+    provider.script(
+        patch(PATCH, "pirate", match="vibecoder"),
+        evaluation(True, "ok", "Pirate", match="evaluator", delay=1.5),
+    )
+    socket = socket_factory(f"/ws/projects/{session['project_id']}")
+    await socket.connect()
+    await socket.receive_until("subscribed")
+    request = asyncio.create_task(api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Pirate"}))
+    await socket.receive_until("conversation_message")  # the user message
+    step = await socket.receive_until("conversation_message")
+    assert step["data"]["agent"] == "vibecoder"
+    assert not request.done(), "the vibecoder step must be broadcast before the evaluator answers"
+    response = await request
+    assert response.json()["status"] == "pending_human_review"
+
+
+async def test_repeated_message_id_returns_first_result_without_calling_the_model(api, provider, session):
+    provider.script(patch(PATCH, "pirate"), evaluation(True, "ok", "Pirate"))
+    first = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Pirate", "message_id": "client-1"})
+    calls = len(provider.requests)
+    second = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Pirate", "message_id": "client-1"})
+    assert first.status_code == second.status_code == 200
+    assert second.json() == first.json()
+    assert first.json()["message_id"] == "client-1"
+    assert len(provider.requests) == calls
+    messages = (await api.get(f"/sessions/{session['id']}/messages")).json()
+    assert [m["role"] for m in messages].count("user") == 1
+
+
+async def test_second_concurrent_run_in_a_session_gets_409(api, provider, session):
+    provider.script(text("slow answer", delay=1.0))
+    first = asyncio.create_task(api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Question?"}))
+    await asyncio.sleep(0.3)
+    second = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Another?"})
+    assert second.status_code == 409, second.text
+    assert "in progress" in second.json()["detail"]
+    assert (await first).json()["status"] == "answered"
+
+
+async def test_prefer_respond_async_answers_202_and_broadcasts_the_result(api, provider, session, socket_factory):
+    provider.script(text("later", delay=0.3))
+    socket = socket_factory(f"/ws/projects/{session['project_id']}")
+    await socket.connect()
+    response = await api.post(
+        f"/sessions/{session['id']}/messages", json={"prompt": "Question?"}, headers={"Prefer": "respond-async"}
+    )
+    assert response.status_code == 202
+    assert response.json()["status"] == "processing"
+    assert response.json()["message_id"]
+    result = await socket.receive_until("vibecode_response")
+    assert result["data"]["status"] == "answered"
+    assert result["data"]["message_id"] == response.json()["message_id"]
+
+
+async def test_client_that_disconnects_mid_run_loses_nothing(api, provider, session, socket_factory):
+    provider.script(patch(PATCH, "pirate", delay=0.5), evaluation(True, "ok", "Pirate"))
+    socket = socket_factory(f"/ws/projects/{session['project_id']}")
+    await socket.connect()
+    request = asyncio.create_task(api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Pirate"}))
+    await asyncio.sleep(0.2)
+    request.cancel()  # the HTTP client goes away
+    result = await socket.receive_until("vibecode_response")
+    assert result["data"]["status"] == "pending_human_review"
+    diffs = (await api.get(f"/sessions/{session['id']}/diffs")).json()
+    assert [d["id"] for d in diffs] == [result["data"]["diff_id"]]
+    assert len((await api.get(f"/sessions/{session['id']}/messages")).json()) == 3
+
+
+async def test_rate_limit_is_retried_with_retry_after(api, provider, session, settings):
+    settings.OPENAI_MAX_RETRIES = 2
+    provider.script(error(429, "slow down", retry_after=0.2), text("answer after retry"))
+    response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Question?"})
+    assert response.status_code == 200, response.text
+    assert response.json()["content"] == "answer after retry"
+    assert len(provider.requests) == 2
+
+
+@pytest.mark.parametrize("status", [401, 429, 500])
+async def test_provider_errors_are_reported_and_stored(api, provider, session, socket_factory, status):
+    provider.script(error(status, f"provider said {status}"))
+    socket = socket_factory(f"/ws/projects/{session['project_id']}")
+    await socket.connect()
+    response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Change it"})
+    body = response.json()
+    print(f"provider {status} ->", response.status_code, body["detail"])
+    assert response.status_code == 502
+    assert str(status) in body["detail"] and body["status"] == "failed"
+    event = await socket.receive_until("vibecode_response")
+    assert event["data"]["status"] == "failed"
+    messages = (await api.get(f"/sessions/{session['id']}/messages")).json()
+    assert [m["role"] for m in messages] == ["user", "system"]
+
+
+async def test_node_session_tells_the_vibecoder_which_agent(api, provider):
+    project = await sync_to_async(project_create)(name="Nodes")
+    node_session = (await api.post(f"/projects/{project.id}/sessions", json={"node_id": "assistant_agent"})).json()
+    assert node_session["openai_session_key"] == "project_nodes_node_assistant_agent"
+    provider.script(text("It answers briefly."))
+    await api.post(f"/sessions/{node_session['id']}/messages", json={"prompt": "What does it do?"})
+    sent = str(provider.requests[0]["input"])
+    assert "assistant_agent" in sent and "lines 5-8" in sent
+
+
+async def test_memory_is_kept_between_runs_and_cleared_on_delete(api, provider, session):
+    from sessions.vibecoder.memory import memory_items
+
+    provider.script(patch(PATCH, "pirate"), evaluation(True, "ok", "Pirate"), text("Second answer"))
+    await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Pirate"})
+    await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "And now?"})
+    assert "Pirate" in str(provider.requests[2]["input"]), "the second run sees the first in its memory"
+    db_path = session["conversations_db_path"]
+    key = session["openai_session_key"]
+    assert await sync_to_async(memory_items)(db_path=db_path, key=key)
+    assert await sync_to_async(memory_items)(db_path=db_path, key=f"{key}_evaluator")
+    assert (await api.delete(f"/sessions/{session['id']}")).status_code == 204
+    assert await sync_to_async(memory_items)(db_path=db_path, key=key) == []
+    assert await sync_to_async(memory_items)(db_path=db_path, key=f"{key}_evaluator") == []
+
+
+async def test_turn_limit_ends_the_run_as_failed(api, provider, session, settings):
+    settings.VIBECODE_MAX_TURNS = 2
+    provider.script(patch(BAD_CONTEXT_PATCH, "a"), patch(BAD_CONTEXT_PATCH, "b"))
+    response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Pirate"})
+    body = response.json()
+    assert response.status_code == 200
+    assert body["status"] == "failed" and "2 turns" in body["error"]
+    evaluator_calls = [r for r in provider.requests if "json_schema" in str(r.get("text"))]
+    assert evaluator_calls == []
+
+
+async def test_bad_bodies_get_400(api, provider, session):
+    for body in [{}, {"prompt": ""}, {"prompt": 5, "message_id": []}, ["prompt"]]:
+        response = await api.post(f"/sessions/{session['id']}/messages", json=body)
+        assert response.status_code == 400, (body, response.text)
+        assert "detail" in response.json()
+    response = await api.post("/sessions/not-a-uuid/messages", json={"prompt": "x"})
+    assert response.status_code == 404
