@@ -188,6 +188,17 @@ def extract_prompt(user_text: str) -> str:
     return "\n".join(kept).strip()
 
 
+def user_prompt(request: dict[str, Any]) -> str:
+    """The prompt of the last user message that has one (a message holding only the code
+    block and its labels has none)."""
+    for role, text in reversed(messages(request)):
+        if role == "user":
+            prompt = extract_prompt(text)
+            if prompt:
+                return prompt
+    return ""
+
+
 def sanitise_one_line(text: str, limit: int = 100) -> str:
     text = "".join(ch if ch.isprintable() else " " for ch in text.replace("\n", " "))
     text = re.sub(r"\s+", " ", text).strip().lstrip("#").strip()
@@ -250,7 +261,7 @@ def _vibecoder(request: dict[str, Any]) -> list[dict[str, Any]]:
             )
         ]
 
-    prompt = extract_prompt(last_user_text(request))
+    prompt = user_prompt(request)
     if prompt.rstrip().endswith("?"):
         return [
             responses.message_item(
@@ -366,7 +377,7 @@ def _evaluator_commit_message(request: dict[str, Any]) -> str:
     if match:
         subject = sanitise_one_line(match.group(1), 60)
     else:
-        subject = sanitise_one_line(extract_prompt(last_user_text(request)), 60)
+        subject = sanitise_one_line(user_prompt(request), 60)
     return f"Vibecode: {subject}" if subject else "Apply requested change"
 
 

@@ -56,6 +56,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ModelDouble/1.0"
+    timeout = 60  # idle keep-alive connections are dropped after a minute (httpx expires them at 5 s)
     sys_version = ""
     server: _Server
 

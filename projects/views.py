@@ -20,6 +20,10 @@ from vibegrapher.openapi import errors
 
 
 class HealthView(APIView):
+    # Public, for load balancers and fly's health check, even when an API token is set.
+    authentication_classes = []
+    permission_classes = []
+
     @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer})
     def get(self, request: Request) -> Response:
         try:

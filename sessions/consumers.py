@@ -12,6 +12,7 @@ from django.conf import settings
 
 from projects.models import Project
 from sessions import events
+from vibegrapher.access import TOKEN_SUBPROTOCOL
 
 # Connections per project on this instance, for the heartbeat.
 _connections: Counter[str | None] = Counter()
@@ -23,7 +24,8 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.last_seq = 0
-        await self.accept()
+        # A browser that sent its token as a subprotocol needs one chosen back.
+        await self.accept(subprotocol=TOKEN_SUBPROTOCOL if TOKEN_SUBPROTOCOL in self.scope.get("subprotocols", []) else None)
         _connections[None] += 1
         self.heartbeat = asyncio.create_task(self._heartbeat())
         project_id = self.scope["url_route"]["kwargs"].get("project_id")

@@ -19,6 +19,7 @@ from sessions.serializers import (
 from sessions.models import VibecodeRun
 from sessions.vibecoder.executor import run_dispatch, run_wait
 from sessions.vibecoder.provider import provider_require
+from vibegrapher.access import VibecodeRateThrottle
 from vibegrapher.openapi import errors
 
 
@@ -66,6 +67,8 @@ class MessageFullView(APIView):
 class SessionMessagesView(AsyncAPIView):
     """Async: a vibecode run may take minutes and must not hold a worker thread while it does."""
 
+    throttle_classes = [VibecodeRateThrottle]
+
     @extend_schema(responses={200: ConversationMessageSerializer(many=True), **errors(404)})
     async def get(self, request: Request, session_id: str) -> Response:
         session = await sync_to_async(selectors.session_get)(session_id=session_id)
@@ -82,7 +85,7 @@ class SessionMessagesView(AsyncAPIView):
         responses={
             200: VibecodeResultSerializer,
             202: VibecodeResultSerializer,
-            **errors(400, 404, 409, 413, 502, 503),
+            **errors(400, 401, 404, 409, 413, 429, 502, 503),
         },
     )
     async def post(self, request: Request, session_id: str) -> Response:

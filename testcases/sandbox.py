@@ -26,9 +26,10 @@ How a run works
   ``root-ns`` (server runs as root, the case on the dev machine)
       ``unshare --net --mount --pid --ipc --uts --fork --kill-child --mount-proc``;
       every mount is remounted read-only+nosuid, fresh tmpfs on /tmp and
-      /dev/shm, the project directory and the server's home are hidden behind
-      empty tmpfs (the interpreter prefixes are bound back read-only), the work
-      directory is the only persistent writable path.  The test runs under a
+      /dev/shm (32 MiB), the project directory and the server's home are hidden
+      behind empty tmpfs (the interpreter prefixes are bound back read-only),
+      and the work directory is a 64 MiB tmpfs holding copies of the two files:
+      nothing the test writes reaches the server's disk or persists.  The test runs under a
       random, otherwise unused uid/gid (2_000_000_000+) so RLIMIT_NPROC is
       enforced (it is not for root) and per-run, with no capabilities and
       ``no_new_privs``.
@@ -86,7 +87,10 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 FSIZE_LIMIT = 10 * 1024 * 1024
 NOFILE_LIMIT = 256
 NPROC_LIMIT = 64
-TMPFS_KB = 64 * 1024
+TMPFS_KB = 32 * 1024  # /tmp and /dev/shm inside the sandbox (filesystem isolation only)
+WORKDIR_KB = (
+    64 * 1024
+)  # the work directory inside the sandbox (filesystem isolation only)
 TEST_FILENAME = "test_workflow.py"
 WORKFLOW_FILENAME = "workflow.py"
 
@@ -493,8 +497,10 @@ def _execute(
             "fs_isolation": mode.fs,
             "mask": masks,
             "keep": keeps,
+            "files": [WORKFLOW_FILENAME, TEST_FILENAME],
             "tmpfs": ["/tmp", "/dev/shm"],
             "tmpfs_kb": TMPFS_KB,
+            "work_kb": WORKDIR_KB,
             "limits": {
                 "cpu": [cpu, cpu + 1],
                 "as": int(memory_mb) * 1024 * 1024,
@@ -528,6 +534,7 @@ def _execute(
         if not timed_out and "launcher" not in reports and "setup" not in reports:
             # Launcher gone without a report: wait (without reaping) for unshare.
             timed_out = not _wait_exit_noreap(proc.pid, deadline)
+        elapsed_ms = int((time.monotonic() - start) * 1000)
     finally:
         if proc is not None:
             # The group leader is not reaped yet, so the pgid cannot have been reused.
@@ -550,7 +557,6 @@ def _execute(
         _rmtree(workdir)
         if uid is not None:
             _free_uid(uid)
-    elapsed_ms = int((time.monotonic() - start) * 1000)
 
     text = out.decode("utf-8", "replace")
     if truncated or len(text) > output_limit:

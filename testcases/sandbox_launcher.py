@@ -15,8 +15,10 @@ What it does, in order:
    tmpfs instances are put on ``/tmp`` and ``/dev/shm``, the ``mask`` paths
    (project directory, the server's home...) are hidden behind empty read-only
    tmpfs, the ``keep`` paths (the interpreter prefixes) are bind-mounted back
-   read-only, and finally the work directory is bind-mounted back read-write.
-   Result: the only persistent writable place is the work directory.
+   read-only, and finally a size-limited tmpfs owned by the test's uid is
+   mounted on the work directory path, holding copies of the input files.
+   Result: nothing the test writes reaches the server's disk, and the total
+   it can write is bounded by the tmpfs sizes.
 2. Forks.  The parent stays behind as a minimal init (when ``unshare --pid``
    is used it is PID 1 of the namespace, so when it exits the kernel kills
    every process left in the namespace), reaps zombies, and when the runner
@@ -171,9 +173,14 @@ def setup_filesystem(cfg):
     ]
     tmpfs_dirs = [t for t in cfg.get("tmpfs", []) if os.path.isdir(t)]
 
+    # The input files are copied into a fresh tmpfs: the host work directory
+    # (on the server's disk) is never written by the test.
+    files = {}
+    for name in cfg.get("files", []):
+        with open(os.path.join(workdir, name), "rb") as fh:
+            files[name] = fh.read()
     # Hold references to the directories that will be bound back after they
     # get hidden by tmpfs mounts.
-    work_fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
     keep_fds = [(k, os.open(k, os.O_RDONLY | os.O_DIRECTORY)) for k in keeps]
 
     # unshare already defaults to private propagation; make sure.
@@ -212,9 +219,23 @@ def setup_filesystem(cfg):
     for k, fd in keep_fds:
         _bind_from_fd(fd, k, readonly=True)
         os.close(fd)
-    # 5. the work directory is the only writable persistent place
-    _bind_from_fd(work_fd, workdir, readonly=False)
-    os.close(work_fd)
+    # 5. the work directory: a size-limited tmpfs owned by the test's uid
+    os.makedirs(workdir, exist_ok=True)
+    owner = cfg.get("uid") or 0
+    group = cfg.get("gid") or 0
+    _mount(
+        "tmpfs",
+        workdir,
+        "tmpfs",
+        MS_NOSUID | MS_NODEV,
+        f"mode=700,uid={owner},gid={group},size={int(cfg.get('work_kb', 65536))}k,"
+        "nr_inodes=16384",
+    )
+    for name, data in files.items():
+        path = os.path.join(workdir, name)
+        with open(path, "wb") as fh:
+            fh.write(data)
+        os.chmod(path, 0o644)
     for m in masks:
         _remount(m, readonly=True)
     return failures

@@ -150,8 +150,8 @@ CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else CORS_ORIGINS
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["vibegrapher.access.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["vibegrapher.access.ApiTokenRequired"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "vibegrapher.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -162,7 +162,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
 }
+# When set, every REST call and WebSocket needs this token (see vibegrapher/access.py).
+VIBEGRAPHER_API_TOKEN = os.environ.get("VIBEGRAPHER_API_TOKEN", "")
 
 # --- Model provider ---------------------------------------------------------------------------
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
@@ -180,6 +184,11 @@ VIBECODE_EXECUTOR = os.environ.get("VIBECODE_EXECUTOR", "inline")
 RUN_HEARTBEAT_S = _env_float("RUN_HEARTBEAT_S", 10.0)
 RUN_STALE_AFTER_S = _env_float("RUN_STALE_AFTER_S", 60.0)
 RUN_REAPER_ENABLED = _env_bool("RUN_REAPER_ENABLED", True)
+WORKER_CONCURRENCY = _env_int("WORKER_CONCURRENCY", 20)
+# Per-run ceiling on model tokens (both agents, all rounds); 0 disables it.
+VIBECODE_TOKEN_BUDGET = _env_int("VIBECODE_TOKEN_BUDGET", 400_000)
+# Vibecode requests per client (DRF throttle rate syntax); shared through Redis when REDIS_URL is set.
+VIBECODE_RATE = os.environ.get("VIBECODE_RATE", "60/min")
 
 # --- Real-time --------------------------------------------------------------------------------
 HEARTBEAT_INTERVAL_S = _env_float("HEARTBEAT_INTERVAL_S", 30.0)

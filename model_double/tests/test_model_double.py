@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from model_double import ModelDouble, classify, script_remote
 from model_double.behaviour import (
     append_comment_patch,
+    default_output,
     extract_prompt,
     find_python_code,
 )
@@ -543,6 +544,27 @@ def test_extract_prompt_variants():
         extract_prompt(f"User request: Add\na tool\n\nSome notes\n{code}")
         == "Add\na tool"
     )
+
+
+def test_prompt_and_code_in_separate_messages():
+    request = {
+        "tools": [{"type": "function", "name": "submit_patch"}],
+        "input": [
+            {"role": "user", "content": "Add a greeting agent"},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "input_text",
+                        "text": f"Current code:\n```python\n{STARTER}```",
+                    }
+                ],
+            },
+        ],
+    }
+    [item] = default_output(request)
+    arguments = json.loads(item["arguments"])
+    assert arguments["patch"].endswith("+# Add a greeting agent\n")
 
 
 async def test_default_vibecoder_question_gets_text(double):

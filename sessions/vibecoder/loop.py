@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 PROVIDER_ERRORS = (openai.APIError, ModelBehaviorError)
 
 
+class TokenBudgetExceeded(Exception):
+    """The run used more model tokens than VIBECODE_TOKEN_BUDGET allows."""
+
+
 @dataclass
 class TokenTotals:
     prompt_tokens: int = 0
@@ -172,6 +176,11 @@ class StepRecorder(RunHooks[Any]):
             openai_response=_full_response(response, self.model),
         )
         self.scope.step_messages.append(message)
+        budget = settings.VIBECODE_TOKEN_BUDGET
+        if budget and self.scope.totals.total_tokens > budget:
+            raise TokenBudgetExceeded(
+                f"The run used {self.scope.totals.total_tokens} tokens, over its budget of {budget}; it was stopped."
+            )
 
 
 def _evaluation_text(text: str) -> str:
@@ -246,45 +255,49 @@ async def vibecode(run: VibecodeRun, scope: RunScope) -> dict[str, Any]:
         asyncio.to_thread(memory_open, db_path=scope.memory_path, key=scope.evaluator_key),
     )
     try:
-        feedback: str | None = None
-        for iteration in range(1, settings.VIBECODE_MAX_ROUNDS + 1):
-            try:
-                proposal = await _vibecoder_turn(scope, vibecoder_memory, iteration=iteration, feedback=feedback)
-            except MaxTurnsExceeded:
-                return _result(
-                    scope,
-                    run,
-                    "failed",
-                    error=f"The vibecoder did not produce a patch that applies within {settings.VIBECODE_MAX_TURNS} turns.",
-                    final_feedback=feedback,
-                )
-            if proposal.proposal is None:
-                return _result(scope, run, "answered", content=proposal.description)
-            diff = await asyncio.to_thread(unified_diff, old=scope.base_code, new=proposal.proposal)
-            evaluation = await _evaluator_turn(scope, evaluator_memory, iteration=iteration, diff=diff, new_code=proposal.proposal)
-            if evaluation.approved:
-                diff_row = await sync_to_async(diff_create_proposed)(
-                    session_id=scope.session_id,
-                    project_id=scope.project_id,
-                    base_commit=scope.base_commit,
-                    diff_content=diff,
-                    new_code=proposal.proposal,
-                    vibecoder_prompt=scope.prompt,
-                    evaluator_reasoning=evaluation.reasoning,
-                    commit_message=evaluation.commit_message,
-                    messages=[message.id for message in scope.step_messages if message.iteration == iteration],
-                )
-                return _result(
-                    scope,
-                    run,
-                    "pending_human_review",
-                    diff_id=str(diff_row.id),
-                    commit_message=evaluation.commit_message,
-                    content=proposal.description,
-                    evaluator_reasoning=evaluation.reasoning,
-                )
-            feedback = evaluation.reasoning
-        return _result(scope, run, "max_iterations", error="Max iterations reached", final_feedback=feedback)
+        return await _rounds(run, scope, vibecoder_memory, evaluator_memory)
+    except TokenBudgetExceeded as exc:
+        return _result(scope, run, "failed", error=str(exc))
+    except MaxTurnsExceeded:
+        return _result(
+            scope,
+            run,
+            "failed",
+            error=f"The vibecoder did not produce a patch that applies within {settings.VIBECODE_MAX_TURNS} turns.",
+        )
     finally:
         vibecoder_memory.close()
         evaluator_memory.close()
+
+
+async def _rounds(run: VibecodeRun, scope: RunScope, vibecoder_memory, evaluator_memory) -> dict[str, Any]:
+    feedback: str | None = None
+    for iteration in range(1, settings.VIBECODE_MAX_ROUNDS + 1):
+        proposal = await _vibecoder_turn(scope, vibecoder_memory, iteration=iteration, feedback=feedback)
+        if proposal.proposal is None:
+            return _result(scope, run, "answered", content=proposal.description)
+        diff = await asyncio.to_thread(unified_diff, old=scope.base_code, new=proposal.proposal)
+        evaluation = await _evaluator_turn(scope, evaluator_memory, iteration=iteration, diff=diff, new_code=proposal.proposal)
+        if evaluation.approved:
+            diff_row = await sync_to_async(diff_create_proposed)(
+                session_id=scope.session_id,
+                project_id=scope.project_id,
+                base_commit=scope.base_commit,
+                diff_content=diff,
+                new_code=proposal.proposal,
+                vibecoder_prompt=scope.prompt,
+                evaluator_reasoning=evaluation.reasoning,
+                commit_message=evaluation.commit_message,
+                messages=[message.id for message in scope.step_messages if message.iteration == iteration],
+            )
+            return _result(
+                scope,
+                run,
+                "pending_human_review",
+                diff_id=str(diff_row.id),
+                commit_message=evaluation.commit_message,
+                content=proposal.description,
+                evaluator_reasoning=evaluation.reasoning,
+            )
+        feedback = evaluation.reasoning
+    return _result(scope, run, "max_iterations", error="Max iterations reached", final_feedback=feedback)

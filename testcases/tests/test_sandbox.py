@@ -443,6 +443,30 @@ def test_writes_outside_tmpdir_fail_or_do_not_persist():
                 os.unlink(p)
 
 
+def test_disk_usage_is_bounded():
+    caps = sandbox_capabilities()
+    if not caps["filesystem_isolation"]:
+        pytest.skip(
+            f"no mount namespace available (sandbox mode {caps['mode']!r}); "
+            "only RLIMIT_FSIZE (per file) bounds disk usage"
+        )
+    r = run(
+        "import errno, os\n"
+        "for i in range(100):\n"
+        "    try:\n"
+        "        with open(f'junk{i}.bin', 'wb') as fh:\n"
+        "            fh.write(b'x' * (5 * 1024 * 1024))\n"
+        "    except OSError as exc:\n"
+        "        assert exc.errno == errno.ENOSPC, exc\n"
+        "        print('disk full after', i, 'files')\n"
+        "        break\n"
+        "else:\n"
+        "    raise AssertionError('wrote 500 MiB')\n",
+        timeout_s=20,
+    )
+    assert r.status == "passed", r
+
+
 def test_runs_unprivileged():
     caps = sandbox_capabilities()
     r = run(
