@@ -1,10 +1,25 @@
+import logging
+import re
 from uuid import UUID
 
 from django.db import transaction
 
 from diffs.models import Diff
+from projects import repository
+from projects.services import main_change
 from sessions import events
-from sessions.models import ConversationMessage
+from sessions import services as session_services
+from sessions.models import ConversationMessage, VibecodeRun
+from sessions.vibecoder.memory import memory_clear
+from sessions.vibecoder.prompts import human_rejection_request
+from sessions.vibecoder.provider import NOT_CONFIGURED, provider_configured
+from vibegrapher.errors import Conflict
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_COMMIT_MESSAGE = "Update workflow.py"
+# Trailers are added by the server; the same keys typed into a message would be taken for them.
+_OWN_TRAILER_RE = re.compile(r"^Vibegrapher-[A-Za-z]+:.*$\n?", re.MULTILINE)
 
 
 def diff_create_proposed(
@@ -38,5 +53,107 @@ def diff_create_proposed(
             data=events.diff_created_data(
                 diff_id=diff.id, session_id=session_id, commit_message=commit_message, status=diff.status
             ),
+        )
+    return diff
+
+
+def _not_waiting(diff: Diff, action: str) -> Conflict:
+    return Conflict(f"Diff {diff.id} cannot be {action}: it is {diff.status}, and only evaluator_approved diffs wait for review.")
+
+
+def _review(*, diff: Diff, status: str, feedback: str | None, action: str) -> Diff:
+    """Move a diff out of `evaluator_approved`; a conditional update, so two reviews never both succeed."""
+    moved = Diff.objects.filter(pk=diff.pk, status=Diff.Status.EVALUATOR_APPROVED).update(
+        status=status, human_feedback=feedback
+    )
+    diff.refresh_from_db()
+    if not moved:
+        raise _not_waiting(diff, action)
+    return diff
+
+
+def diff_approve(*, diff: Diff, feedback: str | None = None) -> Diff:
+    """evaluator_approved -> human_approved; a comment given with the approval is kept as human_feedback."""
+    return _review(diff=diff, status=Diff.Status.HUMAN_APPROVED, feedback=(feedback or "").strip() or None, action="approved")
+
+
+def diff_reject(*, diff: Diff, feedback: str | None) -> tuple[Diff, VibecodeRun | None]:
+    """evaluator_approved -> human_rejected, then store a new vibecode run in the same session whose request
+    is the feedback and the rejected change. Returns the diff and the run, which the caller dispatches.
+
+    The rejection stands even when no run can start (a run is already active in the session, or no model
+    provider is configured): then there is no run, and a system message in the session says why.
+    """
+    feedback = (feedback or "").strip() or None
+    diff = _review(diff=diff, status=Diff.Status.HUMAN_REJECTED, feedback=feedback, action="rejected")
+    session = diff.session
+    if not provider_configured():
+        _rerun_skipped(diff=diff, reason=NOT_CONFIGURED)
+        return diff, None
+    prompt = human_rejection_request(feedback=feedback, diff=diff.diff_content, original_prompt=diff.vibecoder_prompt)
+    try:
+        run, _ = session_services.run_start(session=session, prompt=prompt, client_message_id=None)
+    except Conflict as exc:
+        _rerun_skipped(diff=diff, reason=exc.detail)
+        return diff, None
+    return diff, run
+
+
+def _rerun_skipped(*, diff: Diff, reason: str) -> None:
+    logger.warning("Diff %s was rejected; no new vibecode run started: %s", diff.id, reason)
+    session_services.message_record(
+        session_id=diff.session_id,
+        project_id=diff.project_id,
+        role=ConversationMessage.Role.SYSTEM,
+        agent=ConversationMessage.Agent.SYSTEM,
+        content=f"Diff {diff.id} was rejected, but no new vibecode run was started: {reason}",
+        diff_id=diff.id,
+    )
+
+
+def _message_text(message: str) -> str:
+    return _OWN_TRAILER_RE.sub("", message).strip() or DEFAULT_COMMIT_MESSAGE
+
+
+def commit_message_with_trailers(*, message: str, diff: Diff) -> str:
+    """The message, a blank line, and the trailers that tie the commit to its diff and session."""
+    return f"{_message_text(message)}\n\nVibegrapher-Diff: {diff.id}\nVibegrapher-Session: {diff.session_id}\n"
+
+
+def diff_commit(*, diff: Diff, message: str | None = None) -> Diff:
+    """Commit a human-approved diff on main (three-way merged when main has moved since its base).
+
+    Updates the project, marks the diff committed, broadcasts `code_changed` and, once that is stored,
+    clears the evaluator's memory of the session (the vibecoder keeps its history).
+    """
+    with main_change(project_id=diff.project_id) as change:
+        diff = Diff.objects.select_for_update().select_related("session").get(pk=diff.pk)
+        if diff.status != Diff.Status.HUMAN_APPROVED:
+            raise Conflict(f"Diff {diff.id} cannot be committed: it is {diff.status}, and only human_approved diffs can be.")
+        code = diff.new_code
+        if change.head.sha != diff.base_commit:
+            try:
+                code = repository.repository_merge(path=change.path, base_sha=diff.base_commit, new_code=diff.new_code)
+            except repository.MergeConflictError as exc:
+                raise Conflict(
+                    f"Base commit mismatch: diff {diff.id} was made on {diff.base_commit[:12]}, main is now at "
+                    f"{change.head.sha[:12]}, and the change conflicts with what was committed since. Nothing was changed."
+                ) from exc
+            if code == change.head.code:
+                raise Conflict(
+                    f"Diff {diff.id} changes nothing on top of main ({change.head.sha[:12]}): its change is already there."
+                )
+        head = change.commit(
+            code=code,
+            message=commit_message_with_trailers(message=message or diff.commit_message, diff=diff),
+            diff_id=diff.id,
+        )
+        diff.status, diff.committed_sha = Diff.Status.COMMITTED, head.sha
+        if message:
+            diff.commit_message = _message_text(message)
+        diff.save(update_fields=["status", "committed_sha", "commit_message", "updated_at"])
+        session = diff.session
+        transaction.on_commit(
+            lambda: memory_clear(db_path=session.conversations_db_path, key=session.evaluator_session_key), robust=True
         )
     return diff

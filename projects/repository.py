@@ -33,10 +33,23 @@ class MergeConflictError(RepositoryError):
     """A change does not apply cleanly on top of the current head."""
 
 
+class UnknownCommitError(RepositoryError):
+    """No commit on `main` has that id."""
+
+
 @dataclass(frozen=True)
 class Head:
     code: str
     sha: str
+
+
+@dataclass(frozen=True)
+class Reverted:
+    """What reverting one commit of main gives: the workflow with that commit's change undone."""
+
+    sha: str
+    subject: str
+    code: str
 
 
 @dataclass(frozen=True)
@@ -157,6 +170,51 @@ def repository_merge(*, path: Path, base_sha: str, new_code: str) -> str:
         raise MergeConflictError(f"The change does not apply cleanly on top of {head.id}.")
     entry = index[WORKFLOW_FILE]
     return repo.get(entry.id).data.decode("utf-8")
+
+
+def repository_descends_from(*, path: Path, sha: str, ancestor: str) -> bool:
+    """Whether `sha` is `ancestor` or a commit made on top of it."""
+    repo = _open(path)
+    try:
+        return sha == ancestor or repo.descendant_of(sha, ancestor)
+    except (KeyError, ValueError, pygit2.GitError):
+        return False
+
+
+def repository_branch_reset(*, path: Path, from_sha: str, to_sha: str) -> bool:
+    """Move main back from `from_sha` to `to_sha` (undo a commit whose database change rolled back).
+
+    Does nothing and returns False when main is no longer at `from_sha`."""
+    repo = _open(path)
+    reference = repo.references[_BRANCH_REF]
+    if str(reference.target) != from_sha:
+        return False
+    reference.set_target(pygit2.Oid(hex=to_sha), f"vibegrapher: undo {from_sha}")
+    _refresh_worktree(repo)
+    return True
+
+
+def repository_revert(*, path: Path, sha: str) -> Reverted:
+    """The workflow at main's head with the change of commit `sha` (a full or unique short id on main) undone."""
+    repo = _open(path)
+    head = repo.revparse_single(_BRANCH_REF)
+    try:
+        commit = repo.get(sha)
+    except (KeyError, ValueError, pygit2.GitError):
+        commit = None
+    if not isinstance(commit, pygit2.Commit) or not (commit.id == head.id or repo.descendant_of(head.id, commit.id)):
+        raise UnknownCommitError(f"No commit {sha} in the history of main.")
+    if not commit.parents:
+        raise RepositoryError(
+            f"Commit {str(commit.id)[:12]} is the initial commit; reverting it would leave no workflow.py."
+        )
+    index = repo.merge_trees(commit.tree, head.tree, commit.parents[0].tree)
+    if index.conflicts is not None:
+        raise MergeConflictError(
+            f"Reverting {str(commit.id)[:12]} does not apply cleanly: later commits changed the same lines."
+        )
+    code = repo.get(index[WORKFLOW_FILE].id).data.decode("utf-8")
+    return Reverted(sha=str(commit.id), subject=commit.message.splitlines()[0] if commit.message else "", code=code)
 
 
 def repository_log(*, path: Path, limit: int = 200) -> list[CommitInfo]:

@@ -9,49 +9,60 @@ Public API::
 
 How a run works
 ---------------
-* A fresh temporary directory receives ``workflow.py`` and ``test_workflow.py``.
-  The child runs with that directory as cwd, HOME and TMPDIR and on
-  ``PYTHONPATH``/``sys.path`` (so ``import workflow`` works) and with a scrubbed
-  environment (no server variables at all).  The directory is deleted afterwards.
+* A fresh server-side temporary directory receives ``workflow.py`` and
+  ``test_workflow.py`` and is deleted afterwards.  The child runs with that
+  path as cwd, HOME and TMPDIR and on ``PYTHONPATH``/``sys.path`` (so
+  ``import workflow`` works), with a scrubbed environment (PATH, HOME, TMPDIR,
+  LANG, PYTHONPATH, PYTHONDONTWRITEBYTECODE, PYTHONHASHSEED=0,
+  PYTHONUNBUFFERED, PYTHONIOENCODING, OPENAI_AGENTS_DISABLE_TRACING=1 and
+  nothing else from the server).
 * The server never uses ``preexec_fn``.  It starts
-  ``unshare <flags> -- python -I -S testcases/sandbox_launcher.py <json>``
-  with ``start_new_session=True``; the launcher (stdlib only) prepares the
-  mount namespace, forks, applies rlimits, drops privileges and ``execve``s the
-  same interpreter (``sys.executable``, so site-packages incl. ``agents`` are
-  importable) with a tiny runner that executes the test code and then every
-  top-level ``test*`` function (and ``Test*`` class methods), and reports the
-  outcome on a dedicated status pipe.
-* Isolation, chosen once per process by probing (``_detect_mode``), best first:
+  ``[unshare <flags> --] python -I -S testcases/sandbox_launcher.py <json>``
+  with ``start_new_session=True``; the launcher (stdlib only, never imports the
+  project) prepares the mount namespace, forks, applies rlimits to the child,
+  drops privileges and ``execve``s the same interpreter (``sys.executable``,
+  so site-packages incl. ``agents`` are importable) with a tiny runner that
+  executes the test code, then every top-level ``test*`` function (async ones
+  via ``asyncio.run``) and ``Test*`` class methods, and reports the outcome on
+  a dedicated status pipe (exit 0 passed, 1 AssertionError, 2 other exception,
+  3 MemoryError).  Exiting early (``sys.exit``/``os._exit``) is an error.
+* Isolation, chosen once per process by probing (``_first_working``), best first:
 
-  ``root-ns`` (server runs as root, the case on the dev machine)
+  ``root-ns`` (server runs as root -- the case on the dev machine)
       ``unshare --net --mount --pid --ipc --uts --fork --kill-child --mount-proc``;
       every mount is remounted read-only+nosuid, fresh tmpfs on /tmp and
-      /dev/shm (32 MiB), the project directory and the server's home are hidden
-      behind empty tmpfs (the interpreter prefixes are bound back read-only),
-      and the work directory is a 64 MiB tmpfs holding copies of the two files:
-      nothing the test writes reaches the server's disk or persists.  The test runs under a
-      random, otherwise unused uid/gid (2_000_000_000+) so RLIMIT_NPROC is
-      enforced (it is not for root) and per-run, with no capabilities and
-      ``no_new_privs``.
+      /dev/shm (32 MiB), the project directory and the server's home are
+      hidden behind empty tmpfs (the interpreter prefixes are bound back
+      read-only), and the work directory is a 64 MiB tmpfs holding copies of
+      the two files: nothing the test writes reaches the server's disk or
+      persists.  The test runs under a random, otherwise unused uid/gid
+      (2_000_000_000 + n) so RLIMIT_NPROC is enforced (it never is for root)
+      and is per run; no capabilities, ``no_new_privs``.
+  ``root-ns-nonet``  the same without the network namespace.
   ``userns`` (server not root, unprivileged user namespaces allowed)
-      same plus ``--user --map-root-user``; no uid change (only one uid is
-      mapped), all capabilities are dropped before exec.
-  ``userns-net``  network namespace only.
-  ``plain``  no namespaces (containers without the needed privileges): scrubbed
-      env + rlimits (+ uid drop when root) only; ``network_isolation_available()``
-      is then False and the caller reports it.
+      the same plus ``--user --map-root-user``; no uid change (one uid is
+      mapped) but the capability bounding set is emptied before exec, and
+      RLIMIT_NPROC is per user namespace (Linux >= 5.14).
+  ``userns-net``  network namespace only (no filesystem isolation).
+  ``plain-uid`` (root, no namespaces) per-run uid + rlimits; leftover
+      processes are killed by uid.  Needs an interpreter readable by any uid.
+  ``plain``  last resort: scrubbed env + rlimits only (RLIMIT_NPROC relative
+      to the server user's task count when not root; none as root).
 
+  ``network_isolation_available()`` / ``sandbox_capabilities()`` tell the
+  caller what is active.
 * Limits (set by the launcher on the runner): RLIMIT_CPU ceil(timeout)+1 s,
   RLIMIT_AS ``memory_mb`` MiB, RLIMIT_FSIZE 10 MiB, RLIMIT_NOFILE 256,
-  RLIMIT_NPROC 64 (when it is per-run), RLIMIT_CORE 0.  The parent enforces the
-  wall-clock timeout and always finishes with ``killpg(SIGKILL)`` on the whole
-  process group; with the PID namespace the kernel also kills every process of
-  the run (even ones that called setsid) when the launcher (PID 1) exits.
+  RLIMIT_NPROC 64, RLIMIT_CORE 0.  The parent enforces the wall-clock timeout
+  and always finishes with ``killpg(SIGKILL)`` on the whole process group
+  (before reaping the leader, so the pgid cannot have been reused); with the
+  PID namespace the kernel also kills every process of the run (even ones that
+  called setsid) when the launcher (PID 1 there) exits.
 * stdout+stderr go through one pipe that is read incrementally; only the first
   ``output_limit`` characters are kept, the rest is drained and discarded.
 
-No third-party tools are needed: ``unshare`` comes from util-linux.  bubblewrap
-is not used.
+No third-party tools are needed: ``unshare`` comes from util-linux (and
+``python3`` ctypes/libc for mount/prctl).  bubblewrap is not used.
 """
 
 from __future__ import annotations

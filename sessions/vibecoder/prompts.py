@@ -43,3 +43,17 @@ def evaluator_request(*, prompt: str, diff: str, new_code: str) -> str:
 def commit_message_request(*, diff: str, current_message: str, hint: str | None) -> str:
     hint_text = f"\n\nWhat the user wants from the message: {hint}" if hint else ""
     return f"Change:\n```diff\n{diff}```\n\nCurrent commit message: {current_message}{hint_text}"
+
+
+def human_rejection_request(*, feedback: str | None, diff: str, original_prompt: str) -> str:
+    """The request of the run that follows a human rejecting a diff."""
+    reason = feedback.strip() if feedback and feedback.strip() else NO_FEEDBACK
+    diff = diff if diff.endswith("\n") else f"{diff}\n"
+    return (
+        f"A human reviewer rejected your last change. Their feedback: {reason}\n\n"
+        f"The rejected change (it was not applied):\n```diff\n{diff}```\n\n"
+        f"Original request: {original_prompt}\n\nMake a new change that addresses the feedback."
+    )
+
+
+NO_FEEDBACK = "(none given) The change is not what they want; propose a different approach."

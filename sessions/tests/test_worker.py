@@ -1,0 +1,79 @@
+"""Runs executed by `manage.py vibecode_worker` processes, and runs whose process died."""
+
+import asyncio
+import signal
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from model_double.script import evaluation, patch, text
+from projects.services import project_create
+from sessions.models import ConversationMessage, ProjectEvent, VibecodeRun
+from sessions.tests.test_vibecode_flow import PATCH
+from sessions.vibecoder.executor import runs_reap
+from tests.processes import start_worker, stop
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def worker_session(api, provider, settings):
+    settings.VIBECODE_EXECUTOR = "worker"
+    project = await sync_to_async(project_create)(name="Worker")
+    return (await api.post(f"/projects/{project.id}/sessions", json={})).json()
+
+
+async def test_worker_process_executes_a_queued_run(api, provider, worker_session, tmp_path):
+    provider.script(patch(PATCH, "pirate"), evaluation(True, "ok", "Pirate"))
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        response = await api.post(f"/sessions/{worker_session['id']}/messages", json={"prompt": "Pirate"})
+    finally:
+        stop(worker)
+    body = response.json()
+    print("worker log tail:", (tmp_path / "worker.log").read_text()[-600:])
+    assert response.status_code == 200, body
+    assert body["status"] == "pending_human_review"
+    run = await VibecodeRun.objects.aget(client_message_id=None, session_id=worker_session["id"])
+    assert run.status == "finished" and run.worker.count(":") == 2
+
+
+async def test_killed_worker_leaves_finished_steps_and_an_interrupted_run(api, provider, worker_session, tmp_path, settings):
+    provider.script(patch(PATCH, "pirate"), evaluation(True, "ok", "Pirate", delay=30))
+    worker = start_worker(tmp_path / "worker.log", RUN_HEARTBEAT_S="0.2")
+    try:
+        accepted = await api.post(
+            f"/sessions/{worker_session['id']}/messages", json={"prompt": "Pirate"}, headers={"Prefer": "respond-async"}
+        )
+        assert accepted.status_code == 202
+        deadline = time.monotonic() + 20
+        while not await ConversationMessage.objects.filter(session_id=worker_session["id"], agent="vibecoder").aexists():
+            assert time.monotonic() < deadline, "the vibecoder step was never stored"
+            await asyncio.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    finally:
+        stop(worker)
+    run = await VibecodeRun.objects.aget(session_id=worker_session["id"])
+    assert run.status == "running", "a killed process cannot mark its own run"
+
+    settings.RUN_STALE_AFTER_S = 0.5
+    await asyncio.sleep(0.7)
+    assert await sync_to_async(runs_reap)() == 1
+    await run.arefresh_from_db()
+    assert run.status == "interrupted"
+    assert "interrupted" in run.result["error"]
+    roles = [m.agent async for m in ConversationMessage.objects.filter(session_id=worker_session["id"]).order_by("sequence")]
+    assert roles == ["user", "vibecoder"], "the user message and the finished step survive"
+    last_event = await ProjectEvent.objects.filter(project_id=worker_session["project_id"]).order_by("-seq").afirst()
+    assert last_event.type == "vibecode_response" and last_event.data["status"] == "failed"
+    # The session is free again: a new request is accepted.
+    provider.reset()
+    provider.script(text("fine"))
+    worker = start_worker(tmp_path / "worker2.log")
+    try:
+        again = await api.post(f"/sessions/{worker_session['id']}/messages", json={"prompt": "Still there?"})
+    finally:
+        stop(worker)
+    assert again.status_code == 200 and again.json()["status"] == "answered"

@@ -1,0 +1,101 @@
+"""HTTP rules every endpoint keeps: JSON errors, no redirects, 404 for unknown URLs and ids, 413 for big bodies."""
+
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def assert_json_error(response, status: int) -> dict:
+    print(response.request.method, response.request.url.path, "->", response.status_code, response.text[:200])
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+@pytest.mark.parametrize("path", ["/nope", "/projects/x/y/z", "/api/projects", "/", "/sessions", "/diffs"])
+async def test_unknown_url_is_404_json(api, path):
+    assert_json_error(await api.get(path), 404)
+
+
+@pytest.mark.parametrize("path", ["/health/", "/projects/", f"/projects/{uuid.uuid4()}/", f"/sessions/{uuid.uuid4()}/messages/"])
+async def test_trailing_slash_never_redirects(api, path):
+    response = await api.get(path)
+    print(f"GET {path} ->", response.status_code, response.headers.get("location"))
+    assert response.status_code not in (301, 302, 307, 308)
+    assert "location" not in response.headers
+    assert response.headers["content-type"] == "application/json"
+
+
+async def test_post_with_trailing_slash_does_not_create_through_a_redirect(api):
+    response = await api.post("/projects/", json={"name": "Slash"})
+    assert response.status_code not in (301, 302, 307, 308)
+    assert response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/projects/{bad}",
+        "/projects/{bad}/nodes",
+        "/projects/{bad}/sessions",
+        "/projects/{bad}/diffs",
+        "/projects/{bad}/tests",
+        "/projects/{bad}/tests/quick",
+        "/sessions/{bad}",
+        "/sessions/{bad}/messages",
+        "/sessions/{bad}/diffs",
+        "/sessions/{bad}/diffs/pending",
+        "/messages/{bad}/full",
+        "/diffs/{bad}",
+        "/tests/{bad}",
+    ],
+)
+@pytest.mark.parametrize("bad", ["not-a-uuid", "1", "%27%20OR%201%3D1", str(uuid.uuid4())])
+async def test_malformed_or_unknown_ids_are_404_json(api, path, bad):
+    body = assert_json_error(await api.get(path.format(bad=bad)), 404)
+    assert set(body) == {"detail"}
+
+
+async def test_body_over_the_upload_limit_is_413_json(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = await api.post("/projects", json={"name": "x" * 2000})
+    assert_json_error(response, 413)
+    assert (await api.get("/projects")).json() == []
+
+
+async def test_body_just_under_the_upload_limit_is_read(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = await api.post("/projects", json={"name": "Small", "padding": "x" * 900})
+    assert response.status_code == 201, response.text
+
+
+async def test_big_body_on_another_endpoint_is_413_json(api, settings):
+    project = (await api.post("/projects", json={"name": "Limits"})).json()
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = await api.post(f"/projects/{project['id']}/tests", json={"name": "big", "test_code": "#" * 5000})
+    assert_json_error(response, 413)
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [("put", "/projects"), ("patch", "/projects/{id}"), ("post", "/health"), ("delete", "/projects/{id}/nodes")],
+)
+async def test_wrong_method_is_405_json(api, method, path):
+    project = (await api.post("/projects", json={"name": "Methods"})).json()
+    response = await api.request(method.upper(), path.format(id=project["id"]), json={})
+    assert_json_error(response, 405)
+
+
+async def test_errors_are_never_html(api):
+    for response in [
+        await api.get("/nowhere"),
+        await api.post("/projects", content=b"<html>", headers={"content-type": "text/html"}),
+        await api.post("/projects", content=b"{", headers={"content-type": "application/json"}),
+        await api.get(f"/projects/{uuid.uuid4()}"),
+    ]:
+        assert "html" not in response.headers["content-type"]
+        assert "<html" not in response.text.lower()
