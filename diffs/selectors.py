@@ -1,6 +1,7 @@
 from uuid import UUID
 
 from diffs.models import Diff
+from projects import repository
 from vibegrapher.errors import InvalidInput
 from vibegrapher.lookups import get_or_404
 
@@ -23,3 +24,15 @@ def diff_list(*, project_id: UUID | str | None = None, session_id: UUID | str | 
             )
         diffs = diffs.filter(status=status)
     return list(diffs)
+
+
+def diff_preview(*, diff: Diff) -> dict:
+    """The file before (at the diff's base commit, read from git) and after the diff."""
+    original = repository.repository_file_at(path=repository.repository_path(slug=diff.project.slug), sha=diff.base_commit)
+    return {
+        "diff_id": diff.id,
+        "original_code": original,
+        "preview_code": diff.new_code,
+        "diff_content": diff.diff_content,
+        "commit_message": diff.commit_message,
+    }

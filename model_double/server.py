@@ -306,6 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(response)
         else:
             self._send_json(200, response)
+        with double._lock:
+            double._sent.append((response["id"], time.time()))
 
     def _output_for(
         self, request: dict[str, Any], step: Step | None
@@ -423,6 +425,7 @@ class ModelDouble:
         self._queue: collections.deque[Step] = collections.deque()
         self._requests: list[dict[str, Any]] = []
         self._errors: list[str] = []
+        self._sent: list[tuple[str, float]] = []
         self._consumed = 0
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
@@ -514,12 +517,19 @@ class ModelDouble:
             self._queue.extend(built)
         return self
 
+    @property
+    def sent(self) -> list[tuple[str, float]]:
+        """(response id, wall-clock time the answer was written), for latency measurements."""
+        with self._lock:
+            return list(self._sent)
+
     def reset(self) -> None:
         """Clear queued steps, recorded requests and errors."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
             self._errors.clear()
+            self._sent.clear()
             self._consumed = 0
 
     @property

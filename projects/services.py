@@ -11,6 +11,7 @@ from slugify import slugify
 
 from projects import repository
 from projects.models import Project
+from sessions.vibecoder.memory import memory_forget
 from projects.starter_code import STARTER_WORKFLOW
 from vibegrapher.errors import Conflict, InvalidInput, NotFound
 
@@ -65,7 +66,12 @@ def project_delete(*, project: Project) -> None:
     slug = project.slug
     with transaction.atomic():
         project.delete()
-        transaction.on_commit(lambda: repository.repository_delete(slug=slug))
+        transaction.on_commit(lambda: _files_delete(slug))
+
+
+def _files_delete(slug: str) -> None:
+    memory_forget(db_path=repository.conversations_db_path(slug=slug))
+    repository.repository_delete(slug=slug)
 
 
 # --- Moving main: one writer per project at a time -------------------------------------------------

@@ -13,6 +13,7 @@ from projects.serializers import (
     NodeSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
+    RevertSerializer,
 )
 from sessions.vibecoder.provider import provider_status
 from testcases.sandbox import network_isolation_available
@@ -78,3 +79,22 @@ class ProjectCommitsView(APIView):
     def get(self, request: Request, project_id: str) -> Response:
         project = selectors.project_get(project_id=project_id)
         return Response(CommitSerializer(selectors.project_commits(project=project), many=True).data)
+
+
+class ProjectRevertView(APIView):
+    @extend_schema(
+        request=RevertSerializer,
+        responses={200: ProjectSerializer, **errors(400, 404, 409, 413)},
+        description=(
+            "Adds a commit on main that undoes the change of `commit_sha` (full or unique short id of a commit on "
+            "main); history is never rewritten. 404 when main has no such commit; 409 when later commits changed "
+            "the same lines, when the commit is the initial one, or when its change is no longer on main. "
+            "Broadcasts `code_changed` with `diff_id` null."
+        ),
+    )
+    def post(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get(project_id=project_id)
+        data = RevertSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = services.project_revert(project=project, commit_sha=data.validated_data["commit_sha"].lower())
+        return Response(ProjectSerializer(project).data)

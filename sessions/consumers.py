@@ -17,13 +17,14 @@ from vibegrapher.access import TOKEN_SUBPROTOCOL
 # Connections per project on this instance, for the heartbeat.
 _connections: Counter[str | None] = Counter()
 CLOSE_UNKNOWN_PROJECT = 4404
+_MAX_SEQ = 2**63 - 1
 
 
 class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
     project_id: str | None = None
 
     async def connect(self) -> None:
-        self.last_seq = 0
+        self.replayed: set[int] = set()
         # A browser that sent its token as a subprotocol needs one chosen back.
         await self.accept(subprotocol=TOKEN_SUBPROTOCOL if TOKEN_SUBPROTOCOL in self.scope.get("subprotocols", []) else None)
         _connections[None] += 1
@@ -64,18 +65,19 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def project_event(self, message: dict) -> None:
         event = message["event"]
-        if event.get("seq", 0) <= self.last_seq:
+        if event.get("seq") in self.replayed:
             return  # already sent during replay
-        self.last_seq = event["seq"]
         await self.send_json(event)
 
     async def _subscribe(self, project_id, *, after) -> bool:
         try:
             project_uuid = uuid.UUID(str(project_id))
             after_seq = int(after) if after not in (None, "") else None
-        except ValueError:
+        except (TypeError, ValueError):
             await self._error("project_id must be a project's UUID and after a sequence number.")
             return False
+        if after_seq is not None:
+            after_seq = max(0, min(after_seq, _MAX_SEQ))  # beyond any stored seq; keeps the query in BIGINT range
         if not await Project.objects.filter(pk=project_uuid).aexists():
             await self._error(f"Project {project_id} not found.")
             return False
@@ -84,12 +86,11 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         _connections[self.project_id] += 1
         await self.channel_layer.group_add(events.group_name(self.project_id), self.channel_name)
         await self.send_json(events.envelope(events.SUBSCRIBED, {"project_id": self.project_id}))
-        self.last_seq = 0
+        self.replayed = set()
         if after_seq is not None:
-            self.last_seq = after_seq
-            missed = await sync_to_async(events.events_after)(project_id=self.project_id, after=after_seq)
-            for event in missed:
-                self.last_seq = event["seq"]
+            # Joined the group first, so nothing falls between replay and live; duplicates are skipped.
+            for event in await sync_to_async(events.events_after)(project_id=self.project_id, after=after_seq):
+                self.replayed.add(event["seq"])
                 await self.send_json(event)
         return True
 

@@ -4,21 +4,23 @@ Events are stored with a per-project sequence number before they are sent, so a 
 reconnects with `?after=<seq>` can be given exactly what it missed.
 """
 
+import asyncio
 import json
 import logging
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F
 
 from projects.models import Project
 from sessions.models import ConversationMessage, ProjectEvent
 from sessions.serializers import ConversationMessageSerializer
+from vibegrapher.counters import counter_advance
 
 logger = logging.getLogger(__name__)
 
@@ -52,21 +54,70 @@ def envelope(event_type: str, data: dict[str, Any], seq: int | None = None) -> d
 
 def event_publish(*, project_id: UUID | str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     """Store the event under the project's next sequence number; send it once the transaction commits."""
-    data = _plain(data)
+    return events_publish(project_id=project_id, events=[(event_type, data)])[0]
+
+
+def events_publish(*, project_id: UUID | str, events: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Store several events under consecutive sequence numbers in one transaction; send them, in
+    order, once it commits."""
+    payloads = [(event_type, _plain(data)) for event_type, data in events]
     with transaction.atomic():
-        Project.objects.filter(pk=project_id).update(event_seq=F("event_seq") + 1)
-        seq = Project.objects.filter(pk=project_id).values_list("event_seq", flat=True).get()
-        ProjectEvent.objects.create(project_id=project_id, seq=seq, type=event_type, data=data)
-    message = envelope(event_type, data, seq)
-    transaction.on_commit(lambda: _group_send(project_id, message))
-    return message
+        last = counter_advance(model=Project, pk=project_id, field="event_seq", by=len(payloads))
+        first = last - len(payloads) + 1
+        ProjectEvent.objects.bulk_create(
+            ProjectEvent(project_id=project_id, seq=first + index, type=event_type, data=data)
+            for index, (event_type, data) in enumerate(payloads)
+        )
+        messages = [envelope(event_type, data, first + index) for index, (event_type, data) in enumerate(payloads)]
+        transaction.on_commit(lambda: _send(group_name(project_id), messages))
+    return messages
 
 
-def _group_send(project_id: UUID | str, message: dict[str, Any]) -> None:
-    async_to_sync(get_channel_layer().group_send)(group_name(project_id), {"type": "project.event", "event": message})
+class _Sender:
+    """One per event loop: sends queued events to the channel layer one after another, so a
+    project's events leave this process in the order they were committed."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.queue: asyncio.Queue[tuple[str, list[dict[str, Any]]]] = asyncio.Queue()
+        self.task = loop.create_task(self._run(), name="event-sender")
+
+    async def _run(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            group, messages = await self.queue.get()
+            for message in messages:
+                await layer.group_send(group, {"type": "project.event", "event": message})
 
 
-aevent_publish = sync_to_async(event_publish)
+_senders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sender]" = weakref.WeakKeyDictionary()
+
+
+def _enqueue(loop: asyncio.AbstractEventLoop, group: str, messages: list[dict[str, Any]]) -> None:
+    sender = _senders.get(loop)
+    if sender is None or sender.task.done():
+        sender = _senders[loop] = _Sender(loop)
+    sender.queue.put_nowait((group, messages))
+
+
+def _send(group: str, messages: list[dict[str, Any]]) -> None:
+    """Hand the events to this process's event loop without waiting for the channel layer."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)  # inside sync_to_async
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(_enqueue, loop, group, messages)
+            return
+        # Plain synchronous caller (management command, WSGI admin): send before returning.
+        async_to_sync(_send_now)(group, messages)
+        return
+    _enqueue(loop, group, messages)
+
+
+async def _send_now(group: str, messages: list[dict[str, Any]]) -> None:
+    layer = get_channel_layer()
+    for message in messages:
+        await layer.group_send(group, {"type": "project.event", "event": message})
 
 
 def events_after(*, project_id: UUID | str, after: int, limit: int = 5000) -> list[dict[str, Any]]:

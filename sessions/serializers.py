@@ -25,31 +25,26 @@ class SessionCreateSerializer(serializers.Serializer):
     node_id = serializers.CharField(max_length=200, required=False, allow_null=True)
 
 
-class ConversationMessageSerializer(serializers.ModelSerializer):
-    session_id = serializers.UUIDField(read_only=True)
+class ConversationMessageSerializer(serializers.Serializer):
+    """Declared field by field (not a ModelSerializer): it runs for every broadcast step."""
 
-    class Meta:
-        model = ConversationMessage
-        fields = [
-            "id",
-            "session_id",
-            "role",
-            "agent",
-            "content",
-            "iteration",
-            "sequence",
-            "patch_preview",
-            "diff_id",
-            "token_usage",
-            "last_response_id",
-            "trace_id",
-            "created_at",
-        ]
+    id = serializers.UUIDField(read_only=True)
+    session_id = serializers.UUIDField(read_only=True)
+    role = serializers.ChoiceField(choices=ConversationMessage.Role.choices, read_only=True)
+    agent = serializers.ChoiceField(choices=ConversationMessage.Agent.choices, read_only=True)
+    content = serializers.CharField(read_only=True)
+    iteration = serializers.IntegerField(read_only=True, allow_null=True)
+    sequence = serializers.IntegerField(read_only=True)
+    patch_preview = serializers.CharField(read_only=True, allow_null=True)
+    diff_id = serializers.UUIDField(read_only=True, allow_null=True)
+    token_usage = serializers.JSONField(read_only=True, allow_null=True)
+    last_response_id = serializers.CharField(read_only=True, allow_null=True)
+    trace_id = serializers.CharField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
 
 
 class ConversationMessageFullSerializer(ConversationMessageSerializer):
-    class Meta(ConversationMessageSerializer.Meta):
-        fields = [*ConversationMessageSerializer.Meta.fields, "openai_response"]
+    openai_response = serializers.JSONField(read_only=True, allow_null=True)
 
 
 class MessageCreateSerializer(serializers.Serializer):

@@ -1,7 +1,6 @@
 import uuid
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from projects import repository
@@ -9,7 +8,8 @@ from projects.models import Project
 from projects.selectors import project_nodes
 from sessions.models import ConversationMessage, VibecodeRun, VibecodeSession
 from sessions.selectors import run_active
-from sessions.vibecoder.memory import memory_clear
+from sessions.vibecoder.memory import memory_clear, memory_open
+from vibegrapher.counters import counter_advance
 from vibegrapher.errors import Conflict, InvalidInput
 
 
@@ -41,9 +41,15 @@ def session_get_or_create(
     }
     try:
         with transaction.atomic():
-            return VibecodeSession.objects.get_or_create(project=project, openai_session_key=key, defaults=defaults)
+            session, created = VibecodeSession.objects.get_or_create(
+                project=project, openai_session_key=key, defaults=defaults
+            )
     except IntegrityError:  # created by a concurrent request between the get and the insert
         return VibecodeSession.objects.get(project=project, openai_session_key=key), False
+    if created:  # create both memories now, so the first run does not pay for it
+        for memory_key in (session.openai_session_key, session.evaluator_session_key):
+            memory_open(db_path=session.conversations_db_path, key=memory_key)
+    return session, created
 
 
 def session_delete(*, session: VibecodeSession) -> None:
@@ -60,8 +66,7 @@ def session_delete(*, session: VibecodeSession) -> None:
 def message_create(*, session_id, **fields) -> ConversationMessage:
     """Store a message under the session's next sequence number."""
     with transaction.atomic():
-        VibecodeSession.objects.filter(pk=session_id).update(message_seq=F("message_seq") + 1)
-        sequence = VibecodeSession.objects.filter(pk=session_id).values_list("message_seq", flat=True).get()
+        sequence = counter_advance(model=VibecodeSession, pk=session_id, field="message_seq")
         return ConversationMessage.objects.create(session_id=session_id, sequence=sequence, **fields)
 
 
@@ -71,11 +76,10 @@ def message_record(*, session_id, project_id, **fields) -> ConversationMessage:
 
     with transaction.atomic():
         message = message_create(session_id=session_id, **fields)
-        events.event_publish(
-            project_id=project_id, event_type=events.CONVERSATION_MESSAGE, data=events.conversation_message_data(message)
-        )
+        published = [(events.CONVERSATION_MESSAGE, events.conversation_message_data(message))]
         if message.token_usage:
-            events.event_publish(project_id=project_id, event_type=events.TOKEN_USAGE, data=events.token_usage_data(message))
+            published.append((events.TOKEN_USAGE, events.token_usage_data(message)))
+        events.events_publish(project_id=project_id, events=published)
     return message
 
 

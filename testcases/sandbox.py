@@ -3,7 +3,7 @@
 Public API::
 
     sandbox_run(workflow_code=..., test_code=..., timeout_s=..., memory_mb=512,
-                output_limit=64_000) -> SandboxResult
+                output_limit=64_000, startup_s=30.0, preload=None) -> SandboxResult
     network_isolation_available() -> bool
     sandbox_capabilities() -> dict          # what isolation is active (for /health, logs)
 
@@ -26,6 +26,13 @@ How a run works
   via ``asyncio.run``) and ``Test*`` class methods, and reports the outcome on
   a dedicated status pipe (exit 0 passed, 1 AssertionError, 2 other exception,
   3 MemoryError).  Exiting early (``sys.exit``/``os._exit``) is an error.
+* Start-up is not test time.  Before running any code of the test or the
+  workflow, the runner imports the ``preload`` modules (by default ``agents``
+  when either file mentions it: the SDK alone costs seconds of CPU) and says
+  ``{"kind": "ready"}`` on the status pipe.  Until then the parent allows
+  ``startup_s`` of wall-clock time (then: timeout, "Sandbox start-up took more
+  than N s"); from then on the test's ``timeout_s``, and ``execution_time_ms``
+  counts from there too.
 * Isolation, chosen once per process by probing (``_first_working``), best first:
 
   ``root-ns`` (server runs as root -- the case on the dev machine)
@@ -51,7 +58,8 @@ How a run works
 
   ``network_isolation_available()`` / ``sandbox_capabilities()`` tell the
   caller what is active.
-* Limits (set by the launcher on the runner): RLIMIT_CPU ceil(timeout)+1 s,
+* Limits (set by the launcher on the runner): RLIMIT_CPU ceil(startup+timeout)+1 s,
+  lowered by the runner once ready to (CPU used by the start-up) + ceil(timeout)+1 s,
   RLIMIT_AS ``memory_mb`` MiB, RLIMIT_FSIZE 10 MiB, RLIMIT_NOFILE 256,
   RLIMIT_NPROC 64, RLIMIT_CORE 0.  The parent enforces the wall-clock timeout
   and always finishes with ``killpg(SIGKILL)`` on the whole process group
@@ -102,6 +110,8 @@ TMPFS_KB = 32 * 1024  # /tmp and /dev/shm inside the sandbox (filesystem isolati
 WORKDIR_KB = (
     64 * 1024
 )  # the work directory inside the sandbox (filesystem isolation only)
+STARTUP_S = 30.0  # default wall-clock allowance for interpreter start-up and preloading
+PRELOAD = ("agents",)  # imported before the test's clock starts, when the code mentions them
 TEST_FILENAME = "test_workflow.py"
 WORKFLOW_FILENAME = "workflow.py"
 
@@ -235,6 +245,8 @@ def _first_working(modes: list[_Mode]) -> _Mode:
                 timeout_s=30.0,
                 memory_mb=512,
                 output_limit=4000,
+                startup_s=STARTUP_S,
+                preload=(),
             )
         except Exception as exc:  # noqa: BLE001
             logger.warning("sandbox mode %s unusable: %s", mode.name, exc)
@@ -422,7 +434,11 @@ def _parse_reports(data: bytes) -> dict[str, dict]:
         except ValueError:
             continue
         if isinstance(obj, dict) and isinstance(obj.get("kind"), str):
-            reports[obj["kind"]] = obj
+            if obj["kind"] == "ready":
+                # the runner's own comes first; later ones could only come from the test
+                reports.setdefault("ready", obj)
+            else:
+                reports[obj["kind"]] = obj
     return reports
 
 
@@ -437,6 +453,11 @@ def _signal_name(sig: int) -> str:
 # the run
 
 
+def _default_preload(workflow_code: str, test_code: str) -> tuple[str, ...]:
+    # Only modules the code can import; a needless preload would just cost start-up time.
+    return tuple(name for name in PRELOAD if name in workflow_code or name in test_code)
+
+
 def sandbox_run(
     *,
     workflow_code: str,
@@ -444,8 +465,14 @@ def sandbox_run(
     timeout_s: float,
     memory_mb: int = 512,
     output_limit: int = 64_000,
+    startup_s: float = STARTUP_S,
+    preload: tuple[str, ...] | None = None,
 ) -> SandboxResult:
-    """Run ``test_code`` (which may ``import workflow``) in a sandbox. Thread-safe."""
+    """Run ``test_code`` (which may ``import workflow``) in a sandbox. Thread-safe.
+
+    ``timeout_s`` starts once the sandbox is up and ``preload`` (default: ``agents`` when the code
+    mentions it) is imported; that start-up gets its own ``startup_s`` allowance.
+    """
     try:
         return _execute(
             _get_mode(),
@@ -454,6 +481,8 @@ def sandbox_run(
             timeout_s=timeout_s,
             memory_mb=memory_mb,
             output_limit=output_limit,
+            startup_s=startup_s,
+            preload=_default_preload(workflow_code, test_code) if preload is None else tuple(preload),
         )
     except OSError as exc:
         logger.exception("sandbox: could not run the test")
@@ -473,14 +502,16 @@ def _execute(
     timeout_s: float,
     memory_mb: int,
     output_limit: int,
+    startup_s: float = STARTUP_S,
+    preload: tuple[str, ...] = (),
 ) -> SandboxResult:
     timeout_s = float(timeout_s)
+    startup_s = float(startup_s)
     output_limit = max(0, int(output_limit))
     uid = _alloc_uid() if mode.drop_uid else None
     workdir = _real(tempfile.mkdtemp(prefix="vg-sandbox-"))
     fds: list[int] = []
     proc: subprocess.Popen | None = None
-    start = time.monotonic()
     try:
         for name, code in (
             (WORKFLOW_FILENAME, workflow_code),
@@ -497,7 +528,8 @@ def _execute(
         status_r, status_w = os.pipe()
         fds += [out_r, out_w, status_r, status_w]
         masks, keeps = _mask_and_keep()
-        cpu = math.ceil(timeout_s) + 1
+        test_cpu = math.ceil(timeout_s) + 1
+        cpu = math.ceil(startup_s + timeout_s) + 1  # the runner lowers it once started up
         cfg = {
             "workdir": workdir,
             "test_file": os.path.join(workdir, TEST_FILENAME),
@@ -512,6 +544,8 @@ def _execute(
             "tmpfs": ["/tmp", "/dev/shm"],
             "tmpfs_kb": TMPFS_KB,
             "work_kb": WORKDIR_KB,
+            "preload": list(preload),
+            "test_cpu": test_cpu,
             "limits": {
                 "cpu": [cpu, cpu + 1],
                 "as": int(memory_mb) * 1024 * 1024,
@@ -521,8 +555,6 @@ def _execute(
             },
         }
         cmd = [*mode.prefix, sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(cfg)]
-        start = time.monotonic()
-        deadline = start + timeout_s
         proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -538,14 +570,13 @@ def _execute(
         os.close(status_w)
         fds = [out_r, status_r]
 
-        out, truncated, status_data, timed_out = _collect(
-            out_r, status_r, deadline, output_limit
-        )
-        reports = _parse_reports(status_data)
+        run = _collect(out_r, status_r, startup_s, timeout_s, output_limit)
+        out, truncated, timed_out = run.out, run.truncated, run.timed_out
+        reports = _parse_reports(run.status_data)
         if not timed_out and "launcher" not in reports and "setup" not in reports:
             # Launcher gone without a report: wait (without reaping) for unshare.
-            timed_out = not _wait_exit_noreap(proc.pid, deadline)
-        elapsed_ms = int((time.monotonic() - start) * 1000)
+            timed_out = not _wait_exit_noreap(proc.pid, run.deadline)
+        elapsed_ms = 0 if run.ready_at is None else int((time.monotonic() - run.ready_at) * 1000)
     finally:
         if proc is not None:
             # The group leader is not reaped yet, so the pgid cannot have been reused.
@@ -575,21 +606,40 @@ def _execute(
         text = text[: max(0, output_limit - len(marker))] + marker
         text = text[:output_limit] if output_limit < len(marker) else text
 
-    status, error = _classify(
-        timed_out, timeout_s, memory_mb, reports, proc.returncode, cpu, text
-    )
+    if timed_out and run.ready_at is None:
+        status, error = "timeout", f"Sandbox start-up took more than {startup_s:g} s"
+    else:
+        ready = reports.get("ready") or {}
+        status, error = _classify(
+            timed_out, timeout_s, memory_mb, reports, proc.returncode, ready.get("cpu_limit", cpu), text
+        )
     return SandboxResult(
         status=status, output=text, error=error, execution_time_ms=elapsed_ms
     )
 
 
-def _collect(out_r: int, status_r: int, deadline: float, output_limit: int):
-    """Read output (bounded) and status lines until EOF, the launcher report, or the deadline."""
+@dataclass(frozen=True)
+class _Collected:
+    out: bytes
+    truncated: bool
+    status_data: bytes
+    timed_out: bool
+    ready_at: float | None  # monotonic time the runner said it was ready; None if it never did
+    deadline: float
+
+
+def _collect(out_r: int, status_r: int, startup_s: float, timeout_s: float, output_limit: int) -> _Collected:
+    """Read output (bounded) and status lines until EOF, the launcher report, or the deadline.
+
+    The deadline is ``startup_s`` from now until the runner reports ready, then ``timeout_s`` from then.
+    """
     keep_bytes = output_limit * 4 + 4  # utf-8 worst case
     out = bytearray()
     truncated = False
     status_data = bytearray()
     timed_out = False
+    deadline = time.monotonic() + startup_s
+    ready_at: float | None = None
     launcher_done = False
     drain_until = 0.0
     with selectors.DefaultSelector() as sel:
@@ -624,13 +674,16 @@ def _collect(out_r: int, status_r: int, deadline: float, output_limit: int):
                         truncated = True
                 elif len(status_data) < 65536:
                     status_data += data
+                    if ready_at is None and b'"kind": "ready"' in status_data:
+                        ready_at = time.monotonic()
+                        deadline = ready_at + timeout_s
                     if not launcher_done and b'"kind": "launcher"' in status_data:
                         # The runner has exited, so its output is already in the pipe;
                         # drain it briefly (stray grandchildren may keep the pipe open
                         # when there is no PID namespace).
                         launcher_done = True
                         drain_until = time.monotonic() + 0.5
-    return bytes(out), truncated, bytes(status_data), timed_out
+    return _Collected(bytes(out), truncated, bytes(status_data), timed_out, ready_at, deadline)
 
 
 def _wait_exit_noreap(pid: int, deadline: float) -> bool:

@@ -291,6 +291,8 @@ def _exec_runner(cfg):
         "workdir": cfg["workdir"],
         "test_file": cfg["test_file"],
         "status_fd": cfg["status_fd"],
+        "preload": cfg.get("preload", []),
+        "test_cpu": cfg["test_cpu"],
     }
     python = cfg["python"]
     os.execve(
@@ -356,7 +358,11 @@ def main():
 # ---------------------------------------------------------------------------
 # The runner executed inside the sandbox by the real interpreter (with
 # site-packages).  Exit codes: 0 passed, 1 assertion failed, 2 other error,
-# 3 memory limit exceeded.  It also writes one JSON line to the status fd.
+# 3 memory limit exceeded.  Before any code of the test or the workflow runs it
+# imports the ``preload`` modules (the Agents SDK: seconds of CPU), lowers its
+# RLIMIT_CPU to "CPU used so far + test_cpu" and writes ``{"kind": "ready"}`` to
+# the status fd: the parent's test timeout starts there.  At the end it writes
+# one ``{"kind": "runner"}`` JSON line with the outcome.
 RUNNER_SOURCE = r"""
 # vibegrapher-sandbox-runner
 import json, os, sys
@@ -371,20 +377,37 @@ except OSError:
     _fd = None
 if _cfg["workdir"] not in sys.path:
     sys.path.insert(0, _cfg["workdir"])
-import traceback, inspect
+import traceback, inspect, math, resource
+
+def _status_line(payload):
+    if _fd is not None:
+        try:
+            os.write(_fd, (json.dumps(payload) + "\n").encode())
+        except Exception:
+            pass
+
+def _start_up():
+    for name in _cfg["preload"]:
+        try:
+            __import__(name)
+        except Exception:
+            pass  # not installed or broken: the test's own import reports it
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    limit = math.ceil(usage.ru_utime + usage.ru_stime) + _cfg["test_cpu"]
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if soft != resource.RLIM_INFINITY:
+        limit = min(limit, soft)
+    top = limit + 1 if hard == resource.RLIM_INFINITY else min(limit + 1, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (min(limit, top), top))
+    _status_line({"kind": "ready", "cpu_limit": min(limit, top)})
 
 def _report(status, error=None, code=0):
-    global _fd
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except Exception:
         pass
-    if _fd is not None:
-        try:
-            os.write(_fd, (json.dumps({"kind": "runner", "status": status, "error": error}) + "\n").encode())
-        except Exception:
-            pass
+    _status_line({"kind": "runner", "status": status, "error": error})
     os._exit(code)
 
 def _where(exc):
@@ -447,6 +470,7 @@ def _main():
                 if attr.startswith("test") and callable(getattr(instance, attr)):
                     _call(getattr(instance, attr))
 
+_start_up()
 try:
     _main()
 except MemoryError as exc:

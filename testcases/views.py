@@ -1,13 +1,42 @@
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from adrf.views import APIView as AsyncAPIView
+from asgiref.sync import sync_to_async
+from django.db import connections
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from diffs.selectors import diff_get
 from projects.selectors import project_get
 from testcases import selectors, services
-from testcases.serializers import TestCaseCreateSerializer, TestCaseSerializer, TestCaseUpdateSerializer
+from testcases.serializers import (
+    DiffTestRequestSerializer,
+    DiffTestResultSerializer,
+    TestCaseCreateSerializer,
+    TestCaseSerializer,
+    TestCaseUpdateSerializer,
+    TestRunSerializer,
+)
 from vibegrapher.openapi import errors
+
+T = TypeVar("T")
+
+
+async def _in_worker_thread(service: Callable[..., T], **kwargs: Any) -> T:
+    """Run a long, blocking service in a thread of its own, not the one shared sync thread, so a
+    30 s sandbox run holds no thread other requests need; that thread's DB connections are closed after."""
+
+    def call() -> T:
+        try:
+            return service(**kwargs)
+        finally:
+            connections.close_all()
+
+    return await sync_to_async(call, thread_sensitive=False)()
 
 
 class ProjectTestsView(APIView):
@@ -50,3 +79,27 @@ class TestDetailView(APIView):
     def delete(self, request: Request, test_id: str) -> Response:
         services.test_case_delete(test_case=selectors.test_case_get(test_id=test_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TestRunView(AsyncAPIView):
+    """Async: a sandbox run may take SANDBOX_TIMEOUT_S and must not hold a sync worker thread."""
+
+    @extend_schema(request=None, responses={200: TestRunSerializer, **errors(404)})
+    async def post(self, request: Request, test_id: str) -> Response:
+        test_case = await sync_to_async(selectors.test_case_get)(test_id=test_id)
+        run = await _in_worker_thread(services.test_case_run, test_case=test_case)
+        return Response(TestRunSerializer(run).data)
+
+
+class DiffTestsView(AsyncAPIView):
+    """Async, like TestRunView: runs the diff's tests (default: the quick ones) against its code."""
+
+    @extend_schema(request=DiffTestRequestSerializer, responses={200: DiffTestResultSerializer, **errors(400, 404, 413)})
+    async def post(self, request: Request, diff_id: str) -> Response:
+        diff = await sync_to_async(diff_get)(diff_id=diff_id)
+        data = DiffTestRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = await _in_worker_thread(
+            services.diff_run_tests, diff=diff, test_ids=data.validated_data.get("test_ids")
+        )
+        return Response(DiffTestResultSerializer(result).data)

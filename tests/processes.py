@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+# Importing openai-agents alone takes seconds; on a loaded 2-core CI machine a start takes 20 s and more.
+STARTUP_TIMEOUT_S = 90.0
 
 
 def test_database_url() -> str:
@@ -72,7 +74,7 @@ def start_web(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
         stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"web server exited: {log_path.read_text()[-2000:]}")
@@ -82,7 +84,7 @@ def start_web(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError(f"web server did not answer /health within 30 s: {log_path.read_text()[-2000:]}")
+    raise RuntimeError(f"web server did not answer /health within {STARTUP_TIMEOUT_S:g} s: {log_path.read_text()[-2000:]}")
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -34,10 +34,25 @@ def _env_int(name: str, default: int) -> int:
 
 VERSION = "0.1.0"
 DEBUG = _env_bool("DEBUG", False)
+# VIBEGRAPHER_PRODUCTION=1: deployed behind a TLS-terminating proxy (fly.io); enables the HTTPS-only
+# settings below. Off by default so local development over plain http keeps working.
+PRODUCTION = _env_bool("VIBEGRAPHER_PRODUCTION", False)
 _DEV_SECRET = "insecure-development-key-set-SECRET_KEY-in-production"
 SECRET_KEY = os.environ.get("SECRET_KEY") or _DEV_SECRET
-if SECRET_KEY == _DEV_SECRET and _env_bool("VIBEGRAPHER_PRODUCTION", False):
+if SECRET_KEY == _DEV_SECRET and PRODUCTION:
     raise RuntimeError("SECRET_KEY must be set when VIBEGRAPHER_PRODUCTION is on.")
+
+if PRODUCTION:
+    # The proxy terminates TLS and says so in X-Forwarded-Proto; plain-http requests are redirected,
+    # except /health, which the platform's health checker calls over http inside its network.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^health$"]
+    SECURE_HSTS_SECONDS = _env_int("SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "*")
 HOST = os.environ.get("HOST", "0.0.0.0")
@@ -120,7 +135,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY, "expiry": 60},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, as long as channels_redis's
+                # blocking 5 s BZPOPMIN: every idle consumer would die with TimeoutError (code 1011).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "capacity": CHANNEL_CAPACITY,
+                "expiry": 60,
+            },
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -197,6 +218,10 @@ HEARTBEAT_INTERVAL_S = _env_float("HEARTBEAT_INTERVAL_S", 30.0)
 SANDBOX_QUICK_TIMEOUT_S = _env_float("SANDBOX_QUICK_TIMEOUT_S", 5.0)
 SANDBOX_TIMEOUT_S = _env_float("SANDBOX_TIMEOUT_S", 30.0)
 SANDBOX_MEMORY_MB = _env_int("SANDBOX_MEMORY_MB", 512)
+# Interpreter start-up and `import agents` (seconds of CPU) happen before a test's timeout starts.
+SANDBOX_STARTUP_S = _env_float("SANDBOX_STARTUP_S", 30.0)
+# Sandboxed tests running at once in one server process (about one per core).
+SANDBOX_CONCURRENCY = _env_int("SANDBOX_CONCURRENCY", 2)
 
 # --- Misc -------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -1,5 +1,6 @@
 """The two agents: the vibecoder that patches `workflow.py`, and the evaluator that reviews patches."""
 
+import functools
 from dataclasses import dataclass, field
 
 from agents import Agent, FunctionToolResult, ModelSettings, RunContextWrapper, ToolsToFinalOutputResult, function_tool
@@ -88,38 +89,57 @@ def _stop_when_patch_applied(
     return ToolsToFinalOutputResult(is_final_output=False)
 
 
-def _model_settings(model: str) -> ModelSettings:
+def _model_settings(model: str, effort: str) -> ModelSettings:
     if model.startswith(("gpt-5", "o1", "o3", "o4")):
-        return ModelSettings(reasoning=Reasoning(effort=settings.REASONING_EFFORT))
+        return ModelSettings(reasoning=Reasoning(effort=effort))
     return ModelSettings()
 
 
-def vibecoder_agent() -> Agent[VibecodeContext]:
+# Agents are immutable configuration; building one (and its output schema) costs milliseconds,
+# so each is built once per model/effort setting.
+
+
+@functools.cache
+def _vibecoder(model: str, effort: str) -> Agent[VibecodeContext]:
     return Agent(
         name="vibecoder",
         instructions=VIBECODER_INSTRUCTIONS,
-        model=settings.VIBECODER_MODEL,
-        model_settings=_model_settings(settings.VIBECODER_MODEL),
+        model=model,
+        model_settings=_model_settings(model, effort),
         tools=[submit_patch],
         tool_use_behavior=_stop_when_patch_applied,
     )
 
 
-def evaluator_agent() -> Agent:
+@functools.cache
+def _evaluator(model: str, effort: str) -> Agent:
     return Agent(
         name="evaluator",
         instructions=EVALUATOR_INSTRUCTIONS,
-        model=settings.EVALUATOR_MODEL,
-        model_settings=_model_settings(settings.EVALUATOR_MODEL),
+        model=model,
+        model_settings=_model_settings(model, effort),
         output_type=Evaluation,
     )
 
 
-def commit_message_agent() -> Agent:
+@functools.cache
+def _commit_message_writer(model: str, effort: str) -> Agent:
     return Agent(
         name="evaluator",
         instructions=EVALUATOR_INSTRUCTIONS + "\nNow only propose a better commit message for the change shown.",
-        model=settings.EVALUATOR_MODEL,
-        model_settings=_model_settings(settings.EVALUATOR_MODEL),
+        model=model,
+        model_settings=_model_settings(model, effort),
         output_type=CommitMessage,
     )
+
+
+def vibecoder_agent() -> Agent[VibecodeContext]:
+    return _vibecoder(settings.VIBECODER_MODEL, settings.REASONING_EFFORT)
+
+
+def evaluator_agent() -> Agent:
+    return _evaluator(settings.EVALUATOR_MODEL, settings.REASONING_EFFORT)
+
+
+def commit_message_agent() -> Agent:
+    return _commit_message_writer(settings.EVALUATOR_MODEL, settings.REASONING_EFFORT)

@@ -265,9 +265,6 @@ async def vibecode(run: VibecodeRun, scope: RunScope) -> dict[str, Any]:
             "failed",
             error=f"The vibecoder did not produce a patch that applies within {settings.VIBECODE_MAX_TURNS} turns.",
         )
-    finally:
-        vibecoder_memory.close()
-        evaluator_memory.close()
 
 
 async def _rounds(run: VibecodeRun, scope: RunScope, vibecoder_memory, evaluator_memory) -> dict[str, Any]:

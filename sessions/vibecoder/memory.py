@@ -1,32 +1,67 @@
-"""Conversation memory: openai-agents `SQLiteSession`s in the project's conversations file."""
+"""Conversation memory: openai-agents `SQLiteSession`s in the project's conversations file.
 
+Opening a session creates its schema and connections, which costs milliseconds, so open sessions
+are kept (a few hundred, least recently used first out) and reused while their file is the same file.
+"""
+
+import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from agents import SQLiteSession
 from asgiref.sync import async_to_sync
 
+_KEEP = 256
+_lock = threading.Lock()
+_open: OrderedDict[tuple[str, str], tuple[int, SQLiteSession]] = OrderedDict()
+
+
+def _inode(path: Path) -> int:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return -1
+
 
 def memory_open(*, db_path: str | Path, key: str) -> SQLiteSession:
-    """Blocking (creates the file and schema): call from a worker thread in async code."""
-    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-    return SQLiteSession(key, db_path)
+    """Blocking (may create the file and schema): call from a worker thread in async code."""
+    path = Path(db_path)
+    cache_key = (str(path), key)
+    with _lock:
+        cached = _open.get(cache_key)
+        if cached is not None and cached[0] == _inode(path) != -1:
+            _open.move_to_end(cache_key)
+            return cached[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    memory = SQLiteSession(key, path)
+    with _lock:
+        replaced = _open.pop(cache_key, None)
+        _open[cache_key] = (_inode(path), memory)
+        evicted = [_open.popitem(last=False)[1][1] for _ in range(max(0, len(_open) - _KEEP))]
+    for stale in [replaced[1]] if replaced else []:
+        stale.close()
+    for stale in evicted:
+        stale.close()
+    return memory
+
+
+def memory_forget(*, db_path: str | Path) -> None:
+    """Close every kept session of a conversations file (before it is deleted)."""
+    with _lock:
+        keys = [cache_key for cache_key in _open if cache_key[0] == str(Path(db_path))]
+        closing = [_open.pop(cache_key)[1] for cache_key in keys]
+    for memory in closing:
+        memory.close()
 
 
 def memory_clear(*, db_path: str | Path, key: str) -> None:
     if not Path(db_path).exists():
         return
-    memory = memory_open(db_path=db_path, key=key)
-    try:
-        async_to_sync(memory.clear_session)()
-    finally:
-        memory.close()
+    async_to_sync(memory_open(db_path=db_path, key=key).clear_session)()
 
 
 def memory_items(*, db_path: str | Path, key: str) -> list[dict]:
     if not Path(db_path).exists():
         return []
-    memory = memory_open(db_path=db_path, key=key)
-    try:
-        return list(async_to_sync(memory.get_items)())
-    finally:
-        memory.close()
+    return list(async_to_sync(memory_open(db_path=db_path, key=key).get_items)())

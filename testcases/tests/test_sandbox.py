@@ -171,6 +171,43 @@ def test_agents_sdk_is_importable_from_the_workflow():
     assert r.status == "passed", r
 
 
+AGENTS_WORKFLOW = (
+    "from agents import Agent\n"
+    "assistant_agent = Agent(name='Assistant', instructions='Be brief.')\n"
+)
+
+
+def test_agents_start_up_does_not_count_against_the_test_timeout():
+    # `import agents` alone costs seconds of CPU; it happens before the test's clock starts.
+    t0 = time.monotonic()
+    r = run(
+        "import workflow\nassert workflow.assistant_agent.name == 'Assistant'\n",
+        workflow_code=AGENTS_WORKFLOW,
+        timeout_s=1,
+    )
+    assert r.status == "passed", r
+    assert r.execution_time_ms < 1000, r
+    print(f"start-up + test took {time.monotonic() - t0:.1f} s, the test {r.execution_time_ms} ms")
+
+
+def test_the_timeout_still_applies_after_start_up():
+    r = run(
+        "import workflow\nwhile True:\n    pass\n",
+        workflow_code=AGENTS_WORKFLOW,
+        timeout_s=1,
+    )
+    assert r.status == "timeout", r
+    assert r.error == "Timed out after 1.0 s"
+    assert 1000 <= r.execution_time_ms < 2000, r
+
+
+def test_slow_start_up_is_a_timeout_with_its_own_message():
+    r = run("import workflow\n", workflow_code=AGENTS_WORKFLOW, timeout_s=5, startup_s=0.05)
+    assert r.status == "timeout", r
+    assert r.error == "Sandbox start-up took more than 0.05 s"
+    assert r.execution_time_ms == 0
+
+
 def test_project_modules_are_not_importable():
     r = run(
         "import importlib, os\n"

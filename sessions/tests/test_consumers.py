@@ -1,0 +1,274 @@
+"""The project events WebSocket (sessions.consumers) as a browser sees it: subscribe, events, replay, heartbeat, Origin."""
+
+import asyncio
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from projects.services import project_create
+from sessions import events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def project_id() -> str:
+    project = await sync_to_async(project_create)(name=f"Live {uuid.uuid4().hex[:8]}")
+    return str(project.id)
+
+
+async def publish(project_id: str, event_type: str = events.CODE_CHANGED, **data) -> dict:
+    return await sync_to_async(events.event_publish)(project_id=project_id, event_type=event_type, data=data)
+
+
+async def connected(socket_factory, path: str, headers=None):
+    socket = socket_factory(path, headers)
+    ok, code = await socket.connect()
+    assert ok, f"connect to {path} refused with {code}"
+    return socket
+
+
+async def test_project_url_answers_subscribed(socket_factory, project_id):
+    socket = await connected(socket_factory, f"/ws/projects/{project_id}")
+    message = await socket.receive()
+    print("first message:", message)
+    assert message == {"type": "subscribed", "data": {"project_id": project_id}}
+
+
+@pytest.mark.parametrize("bad_id", [str(uuid.UUID(int=1)), "not-a-uuid"])
+async def test_unknown_project_gets_error_then_close_4404(socket_factory, bad_id):
+    socket = await connected(socket_factory, f"/ws/projects/{bad_id}")
+    message = await socket.receive()
+    print("message:", message)
+    assert message["type"] == "error"
+    assert set(message["data"]) == {"detail"} and message["data"]["detail"]
+    close = await socket.communicator.receive_output(timeout=5)
+    print("then:", close)
+    assert close == {"type": "websocket.close", "code": 4404}
+
+
+async def test_subscribe_message_on_plain_ws(socket_factory, project_id):
+    socket = await connected(socket_factory, "/ws")
+    await socket.send({"type": "subscribe", "project_id": project_id})
+    assert await socket.receive() == {"type": "subscribed", "data": {"project_id": project_id}}
+    sent = await publish(project_id, new_code="x = 1\n")
+    assert await socket.receive() == sent
+
+
+async def test_subscribe_to_unknown_project_is_an_error_and_the_socket_stays_open(socket_factory, project_id):
+    socket = await connected(socket_factory, "/ws")
+    await socket.send({"type": "subscribe", "project_id": str(uuid.uuid4())})
+    message = await socket.receive()
+    print("subscribe unknown ->", message)
+    assert message["type"] == "error"
+    await socket.send({"type": "subscribe", "project_id": project_id})
+    assert (await socket.receive())["type"] == "subscribed"
+
+
+async def test_unsubscribe_stops_events(socket_factory, project_id):
+    socket = await connected(socket_factory, f"/ws/projects/{project_id}")
+    await socket.receive_until("subscribed")
+    await socket.send({"type": "unsubscribe"})
+    message = await socket.receive()
+    print("unsubscribe ->", message)
+    assert message["type"] == "unsubscribed"
+    await publish(project_id, new_code="y = 2\n")
+    assert await socket.communicator.receive_nothing(timeout=0.3)
+
+
+async def test_subscribing_to_another_project_leaves_the_first(socket_factory, project_id):
+    second = str((await sync_to_async(project_create)(name="Second")).id)
+    socket = await connected(socket_factory, f"/ws/projects/{project_id}")
+    await socket.receive_until("subscribed")
+    await socket.send({"type": "subscribe", "project_id": second})
+    assert await socket.receive() == {"type": "subscribed", "data": {"project_id": second}}
+    await publish(project_id, which="first")
+    sent = await publish(second, which="second")
+    assert await socket.receive() == sent
+    assert await socket.communicator.receive_nothing(timeout=0.3)
+
+
+@pytest.mark.parametrize("raw", ["not json", "{", "[1, 2]", '"subscribe"', "42", '{"no_type": true}', '{"type": "dance"}'])
+async def test_bad_client_messages_get_an_error_and_the_socket_stays_usable(socket_factory, project_id, raw):
+    socket = await connected(socket_factory, "/ws")
+    await socket.communicator.send_to(text_data=raw)
+    message = await socket.receive()
+    print(f"sent {raw!r} ->", message)
+    assert message["type"] == "error"
+    assert message["data"]["detail"]
+    await socket.send({"type": "subscribe", "project_id": project_id})
+    assert (await socket.receive())["type"] == "subscribed"
+
+
+async def test_published_event_reaches_every_subscriber_of_that_project_only(socket_factory, project_id):
+    other = str((await sync_to_async(project_create)(name="Unrelated")).id)
+    first = await connected(socket_factory, f"/ws/projects/{project_id}")
+    second = await connected(socket_factory, f"/ws/projects/{project_id}")
+    outsider = await connected(socket_factory, f"/ws/projects/{other}")
+    for socket in (first, second, outsider):
+        await socket.receive_until("subscribed")
+
+    sent = await publish(project_id, events.TEST_COMPLETED, test_name="quick", status="passed")
+    for socket in (first, second):
+        message = await socket.receive()
+        print("received:", message)
+        assert set(message) == {"type", "data", "seq"}
+        assert message == {"type": "test_completed", "data": {"test_name": "quick", "status": "passed"}, "seq": sent["seq"]}
+    assert await outsider.communicator.receive_nothing(timeout=0.3)
+
+
+async def test_sequence_numbers_increase_by_one_per_project(socket_factory, project_id):
+    socket = await connected(socket_factory, f"/ws/projects/{project_id}")
+    await socket.receive_until("subscribed")
+    for n in range(3):
+        await publish(project_id, n=n)
+    received = [await socket.receive() for _ in range(3)]
+    seqs = [m["seq"] for m in received]
+    print("seqs:", seqs)
+    assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+    assert [m["data"]["n"] for m in received] == [0, 1, 2]
+
+
+async def test_reconnect_with_after_replays_missed_events_then_live_ones(socket_factory, project_id):
+    published = [await publish(project_id, n=n) for n in range(4)]
+    after = published[0]["seq"]
+    socket = await connected(socket_factory, f"/ws/projects/{project_id}?after={after}")
+    assert (await socket.receive())["type"] == "subscribed"
+    replayed = [await socket.receive() for _ in range(3)]
+    print("replayed:", [m["seq"] for m in replayed])
+    assert replayed == published[1:]
+    live = await publish(project_id, n=4)
+    assert await socket.receive() == live
+    assert await socket.communicator.receive_nothing(timeout=0.3)
+
+
+async def test_subscribe_message_with_after_replays(socket_factory, project_id):
+    published = [await publish(project_id, n=n) for n in range(3)]
+    socket = await connected(socket_factory, "/ws")
+    await socket.send({"type": "subscribe", "project_id": project_id, "after": published[1]["seq"]})
+    assert (await socket.receive())["type"] == "subscribed"
+    assert await socket.receive() == published[2]
+    live = await publish(project_id, n=3)
+    assert await socket.receive() == live
+    assert await socket.communicator.receive_nothing(timeout=0.3)
+
+
+async def test_after_zero_replays_everything_and_after_latest_replays_nothing(socket_factory, project_id):
+    published = [await publish(project_id, n=n) for n in range(2)]
+    everything = await connected(socket_factory, f"/ws/projects/{project_id}?after=0")
+    await everything.receive_until("subscribed")
+    assert [await everything.receive() for _ in range(2)] == published
+    nothing = await connected(socket_factory, f"/ws/projects/{project_id}?after={published[-1]['seq']}")
+    await nothing.receive_until("subscribed")
+    assert await nothing.communicator.receive_nothing(timeout=0.3)
+
+
+async def test_events_published_while_replaying_arrive_once_and_in_order(socket_factory, project_id):
+    for n in range(50):
+        await publish(project_id, n=n)
+    socket = socket_factory(f"/ws/projects/{project_id}?after=0")
+    connecting = asyncio.ensure_future(socket.connect())
+    for n in range(50, 60):
+        await publish(project_id, n=n)
+    ok, _ = await connecting
+    assert ok
+    await socket.receive_until("subscribed")
+    received = []
+    while len(received) < 60:
+        received.append((await socket.receive())["data"]["n"])
+    print("received", len(received), "events; first/last:", received[0], received[-1])
+    assert received == list(range(60))
+    assert await socket.communicator.receive_nothing(timeout=0.3)
+
+
+@pytest.mark.parametrize("after", ["abc", "-x", "1.5"])
+async def test_bad_after_is_an_error(socket_factory, project_id, after):
+    socket = await connected(socket_factory, "/ws")
+    await socket.send({"type": "subscribe", "project_id": project_id, "after": after})
+    assert (await socket.receive())["type"] == "error"
+
+
+async def test_heartbeat_carries_server_time_project_status_and_connections(socket_factory, project_id, settings):
+    settings.HEARTBEAT_INTERVAL_S = 0.2
+    first = await connected(socket_factory, f"/ws/projects/{project_id}")
+    second = await connected(socket_factory, f"/ws/projects/{project_id}")
+    await second.receive_until("subscribed")
+    heartbeat = await first.receive_until("heartbeat", timeout=3)
+    heartbeat = await first.receive_until("heartbeat", timeout=3)  # the first may predate the second socket
+    print("heartbeat:", heartbeat)
+    data = heartbeat["data"]
+    assert set(data) == {"server_time", "project_id", "status", "connections"}
+    assert data["project_id"] == project_id
+    assert data["status"] == "alive"
+    assert data["connections"] == 2
+    assert data["server_time"].endswith("Z") or data["server_time"].endswith("+00:00")
+
+    await second.close()
+    await asyncio.sleep(0.05)
+    for _ in range(2):
+        heartbeat = await first.receive_until("heartbeat", timeout=3)
+    assert heartbeat["data"]["connections"] == 1
+
+
+async def test_ping_is_answered_with_pong(socket_factory):
+    socket = await connected(socket_factory, "/ws")
+    await socket.send({"type": "ping"})
+    assert (await socket.receive())["type"] == "pong"
+
+
+@pytest.mark.parametrize(
+    "origin,accepted",
+    [
+        (b"https://app.example", True),
+        (b"https://APP.example", True),
+        (b"https://evil.example", False),
+        (b"http://app.example", False),
+        (b"https://app.example.evil.example", False),
+        (b"null", False),
+        (None, True),
+    ],
+)
+async def test_origin_must_be_allowed_by_cors_origins(socket_factory, project_id, settings, origin, accepted):
+    settings.CORS_ORIGINS = ["https://app.example"]
+    headers = [(b"origin", origin)] if origin is not None else []
+    socket = socket_factory(f"/ws/projects/{project_id}", headers)
+    ok, code = await socket.connect()
+    print(f"Origin {origin!r} -> connected={ok} code={code}")
+    assert ok is accepted
+    if accepted:
+        assert (await socket.receive())["type"] == "subscribed"
+
+
+async def test_any_origin_is_accepted_with_star(socket_factory, project_id, settings):
+    settings.CORS_ORIGINS = ["*"]
+    socket = socket_factory(f"/ws/projects/{project_id}", [(b"origin", b"https://anything.example")])
+    ok, _ = await socket.connect()
+    assert ok
+
+
+@pytest.mark.parametrize("after", [[1], {"seq": 1}, 10**30, "99999999999999999999999"])
+async def test_after_of_the_wrong_type_or_size_is_an_error_not_a_crash(socket_factory, project_id, after):
+    socket = await connected(socket_factory, "/ws")
+    await socket.send({"type": "subscribe", "project_id": project_id, "after": after})
+    message = await socket.receive()
+    print(f"subscribe after={after!r} ->", message)
+    assert message["type"] in ("error", "subscribed")
+    await socket.send({"type": "ping"})
+    assert (await socket.receive_until("pong"))["type"] == "pong"
+
+
+@pytest.mark.parametrize("project_ref", [[1], {"id": 1}, None, 12])
+async def test_project_id_of_the_wrong_type_is_an_error_not_a_crash(socket_factory, project_ref):
+    socket = await connected(socket_factory, "/ws")
+    await socket.send({"type": "subscribe", "project_id": project_ref})
+    assert (await socket.receive())["type"] == "error"
+    await socket.send({"type": "ping"})
+    assert (await socket.receive())["type"] == "pong"
+
+
+async def test_huge_after_in_the_url_is_an_error_not_a_crash(socket_factory, project_id):
+    socket = await connected(socket_factory, f"/ws/projects/{project_id}?after=99999999999999999999999")
+    message = await socket.receive()
+    print("after=10^23 ->", message)
+    assert message["type"] in ("error", "subscribed")
