@@ -63,6 +63,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""), help="a PostgreSQL server (any database on it); a fresh database is created beside it")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", ""), help="Redis for the channel layer and cache")
     parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
+    parser.add_argument("--ws-per-message-deflate", choices=["true", "false"], default="true", help="uvicorn's WebSocket compression (its default: true)")
     parser.add_argument("--clients", type=int, default=200, help="WebSocket clients, split across both instances")
     parser.add_argument("--runs", type=int, default=20, help="concurrent vibecode runs (at most 20: one per node session)")
     parser.add_argument("--model-delay", type=float, default=0.5, help="seconds the model double takes per answer")
@@ -70,6 +71,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rest-concurrency", type=int, default=32)
     parser.add_argument("--timeout", type=float, default=900.0, help="hard limit for the whole benchmark, seconds")
     parser.add_argument("--keep", action="store_true", help="keep the database, media folder and server logs")
+    parser.add_argument("--json", type=Path, help="also write every event's times (stored, first and last receipt) here")
     args = parser.parse_args()
     if not 1 <= args.runs <= EXTRA_AGENTS:
         parser.error(f"--runs must be between 1 and {EXTRA_AGENTS}")
@@ -103,13 +105,13 @@ def database_drop(server_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def server_command(kind: str, port: int) -> list[str]:
+def server_command(kind: str, port: int, deflate: str) -> list[str]:
     if kind == "daphne":
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vibegrapher.asgi:application"]
     return [
         sys.executable, "-m", "uvicorn", "vibegrapher.asgi:application",
         "--loop", "uvloop", "--http", "httptools", "--ws", "websockets",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+        "--ws-per-message-deflate", deflate, "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
     ]  # fmt: skip
 
 
@@ -214,6 +216,12 @@ def last_seq(database_url: str, project_id: str) -> int:
     return int(row[0])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux): the cost apart from how loaded the machine is."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -275,7 +283,7 @@ async def rest_httpx(url: str, seconds: float, concurrency: int) -> dict:
 # --- The benchmark --------------------------------------------------------------------------------
 
 
-async def bench(args: argparse.Namespace, database_url: str, urls: list[str], double: ModelDouble) -> int:
+async def bench(args: argparse.Namespace, database_url: str, urls: list[str], pids: list[int], double: ModelDouble) -> int:
     failures = 0
     async with httpx.AsyncClient(timeout=120) as http:
         project_id, sessions = await project_with_node_sessions(http, urls[0], double, args.runs)
@@ -296,6 +304,7 @@ async def bench(args: argparse.Namespace, database_url: str, urls: list[str], do
             response = await http.post(f"{url}/sessions/{session_id}/messages", json={"prompt": f"Note load run {index}"})
             return {"status_code": response.status_code, **response.json()}
 
+        cpu_before = [cpu_seconds(pid) for pid in (*pids, os.getpid())]
         started = time.time()
         results = await asyncio.gather(*(run(i, s) for i, s in enumerate(sessions)))
         runs_done = time.time()
@@ -312,6 +321,7 @@ async def bench(args: argparse.Namespace, database_url: str, urls: list[str], do
             await asyncio.sleep(0.2)
         stop_listening.set()
         await asyncio.gather(*listeners)
+        cpu_used = [cpu_seconds(pid) - before for pid, before in zip((*pids, os.getpid()), cpu_before)]
 
         created = {seq: at for seq, _, at in expected}
         latencies, missing, duplicates, out_of_order, receive_times = [], 0, 0, 0, []
@@ -324,7 +334,24 @@ async def bench(args: argparse.Namespace, database_url: str, urls: list[str], do
                 if seq in created:
                     latencies.append((at - created[seq]) * 1000)
                     receive_times.append(at)
+        first_receipt: dict[int, float] = {}
+        for client in clients:
+            for seq, _, at in client.received:
+                if seq in created:
+                    first_receipt[seq] = min(at, first_receipt.get(seq, at))
+        # How long the event took to reach its first client: publication, apart from fan-out.
+        first_latencies = [(at - created[seq]) * 1000 for seq, at in first_receipt.items()]
         client_errors = sum(1 for c in clients if c.errors)
+        if args.json:
+            last_receipt: dict[int, float] = {}
+            for client in clients:
+                for seq, _, at in client.received:
+                    last_receipt[seq] = max(at, last_receipt.get(seq, at))
+            timeline = [
+                {"seq": seq, "type": kind, "stored": at - started, "first": first_receipt.get(seq, float("nan")) - started, "last": last_receipt.get(seq, float("nan")) - started}
+                for seq, kind, at in expected
+            ]
+            args.json.write_text(json.dumps({"runs_started": 0.0, "runs_answered": runs_done - started, "events": timeline}, indent=1))
         failures += missing + duplicates + client_errors
         window = (max(receive_times) - started) if receive_times else float("nan")
         published_window = (max(created.values()) - started) if created else float("nan")
@@ -351,6 +378,8 @@ async def bench(args: argparse.Namespace, database_url: str, urls: list[str], do
         ("delivery latency p50", f"{statistics.median(latencies):.1f} ms" if latencies else "-"),
         ("delivery latency p99", f"{percentile(latencies, 0.99):.1f} ms" if latencies else "-"),
         ("delivery latency max", f"{max(latencies):.1f} ms" if latencies else "-"),
+        ("CPU s: server A / B / this process", " / ".join(f"{cpu:.1f}" for cpu in cpu_used) + f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"),
+        ("first-client latency p50 / p99", f"{statistics.median(first_latencies):.1f} / {percentile(first_latencies, 0.99):.1f} ms" if first_latencies else "-"),
     ]
     for label, m in rest:
         rows.append(
@@ -410,13 +439,13 @@ def main() -> int:
             for label in "AB":
                 port = free_port()
                 log = workdir / f"server-{label}.log"
-                process = subprocess.Popen(server_command(args.server, port), cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+                process = subprocess.Popen(server_command(args.server, port, args.ws_per_message_deflate), cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
                 processes.append(process)
                 started.append((process, f"http://127.0.0.1:{port}", log))
             wait_healthy(started)
             urls = [url for _, url, _ in started]
             print(f"servers: {args.server} A {urls[0]}, B {urls[1]}; model double {double.base_url}; logs in {workdir}", flush=True)
-            return asyncio.run(bench(args, database_url, urls, double))
+            return asyncio.run(bench(args, database_url, urls, [process.pid for process, _, _ in started], double))
     finally:
         signal.alarm(0)
         for process in processes:

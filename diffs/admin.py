@@ -19,7 +19,13 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.urls import path, reverse
 
 from diffs import services
@@ -321,7 +327,9 @@ async def _awaited(awaitable: Any) -> Any:
 
 
 def _summary_text(summary: Any) -> str:
-    if isinstance(summary, dict) and "total" in summary:
-        cached = f", {summary['cached']} cached" if summary.get("cached") else ""
-        return f"{summary.get('passed', 0)} of {summary['total']} passed, {summary.get('failed', 0)} failed{cached}."
-    return "done; the results are below."
+    if not isinstance(summary, dict) or "total" not in summary:
+        return "done; the results are below."
+    if not summary["total"]:
+        return "the project has no quick tests."
+    cached = " (unchanged since the last run, not rerun)" if summary.get("cached") else ""
+    return f"{summary.get('passed', 0)} of {summary['total']} passed, {summary.get('failed', 0)} failed{cached}."

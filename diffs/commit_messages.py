@@ -22,11 +22,14 @@ REFINABLE = (Diff.Status.EVALUATOR_APPROVED, Diff.Status.HUMAN_APPROVED)
 def _failure_text(exc: Exception) -> str:
     if isinstance(exc, openai.APIStatusError):
         return f"The model provider answered {exc.status_code} while refining the commit message: {exc.message}"
+    if isinstance(exc, openai.APIResponseValidationError):
+        return f"The model provider sent an answer that could not be read while refining the commit message: {exc.message}"
     if isinstance(exc, openai.APITimeoutError):
         return f"The model provider did not answer within {settings.OPENAI_TIMEOUT_S:g} s while refining the commit message."
     if isinstance(exc, ModelBehaviorError):
         return f"The model's answer was not a commit message: {exc}"
-    return f"Could not reach the model provider to refine the commit message: {exc}"
+    # A connection error's own message is a bare "Connection error."; its cause says what happened.
+    return f"The connection to the model provider failed while refining the commit message: {exc.__cause__ or exc}"
 
 
 async def commit_message_refine(*, diff: Diff, hint: str | None, current_message: str | None) -> dict:

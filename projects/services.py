@@ -11,8 +11,8 @@ from slugify import slugify
 
 from projects import repository
 from projects.models import Project
-from sessions.vibecoder.memory import memory_forget
 from projects.starter_code import STARTER_WORKFLOW
+from sessions.vibecoder.memory import memory_forget
 from vibegrapher.errors import Conflict, InvalidInput, NotFound
 
 logger = logging.getLogger(__name__)

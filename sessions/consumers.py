@@ -63,6 +63,15 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self._error(f"Unknown message type {kind!r}; use subscribe, unsubscribe or ping.")
 
+    async def dispatch(self, message: dict) -> None:
+        # Channels runs close_old_connections in the one shared sync thread before every handler; a
+        # live event touches no database, and with hundreds of sockets that hop queued every event
+        # behind the runs' own database work (seconds of delay under load).
+        if message["type"] == "project.event":
+            await self.project_event(message)
+        else:
+            await super().dispatch(message)
+
     async def project_event(self, message: dict) -> None:
         event = message["event"]
         if event.get("seq") in self.replayed:

@@ -102,7 +102,7 @@ def test_change_page_shows_cached_test_results(staff, pending):
 
 
 def test_approve_then_commit_from_the_change_page(staff, pending):
-    project, session, diff = pending
+    project, _session, diff = pending
     before = git(repo_path(project), "rev-parse", "main")
     response = staff.post(action_url(diff, "approve"), follow=True)
     assert response.status_code == 200
@@ -177,7 +177,7 @@ async def test_reject_under_asgi_answers_before_the_run_ends(provider, admin_use
 
 
 def test_changelist_actions_approve_and_commit(staff, pending):
-    project, session, diff = pending
+    project, _session, diff = pending
     changelist = reverse("admin:diffs_diff_changelist")
     response = staff.post(changelist, {"action": "approve_selected", "_selected_action": [str(diff.pk)]}, follow=True)
     assert page_messages(response) == [f"Diff {diff.id} approved."]
@@ -234,3 +234,24 @@ def test_staff_who_may_only_view_see_no_actions(client, django_user_model, pendi
     assert 'id="diff-approve"' not in html
     assert client.post(action_url(diff, "approve")).status_code == 403
     assert Diff.objects.get(pk=diff.pk).status == Diff.Status.EVALUATOR_APPROVED
+
+
+def test_run_quick_tests_in_the_sandbox(staff, pending):
+    """The real testcases service: the quick test runs against the diff's code and its result is shown."""
+    from testcases.services import test_case_create
+
+    project, _session, diff = pending
+    test_case_create(
+        project=project,
+        name="pirate_instructions",
+        test_code="import workflow\n\ndef test_pirate():\n    assert 'pirate' in workflow.assistant_agent.instructions\n",
+        quick_test=True,
+    )
+    response = staff.post(action_url(diff, "run_tests"), follow=True)
+    print("messages:", page_messages(response))
+    assert page_messages(response) == [f"Quick tests of diff {diff.id}: 1 of 1 passed, 0 failed."]
+    html = response.content.decode()
+    assert "pirate_instructions" in html
+    assert '<td class="test-passed">passed</td>' in html
+    response = staff.post(action_url(diff, "run_tests"), follow=True)
+    assert "not rerun" in page_messages(response)[0]

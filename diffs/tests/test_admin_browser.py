@@ -31,9 +31,9 @@ pytestmark = [
     ),
 ]
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs the selenium package (pip install selenium)")
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def browser():
 
 def vibecoded_diff(provider) -> Diff:
     """A diff made the way users make them: a vibecode run through the model double."""
-    project, session = project_with_session(name="Browser Review")
+    _project, session = project_with_session(name="Browser Review")
     provider.script(
         patch(PIRATE_PATCH, "Make the assistant a pirate", match="vibecoder"),
         evaluation(True, "Changes only the instructions, as asked.", "Make the assistant talk like a pirate", match="evaluator"),

@@ -284,7 +284,7 @@ def test_a_commit_the_database_never_recorded_is_moved_off_main():
 
 
 async def test_commit_clears_evaluator_memory_and_keeps_the_vibecoders(api, provider):
-    project, session = await sync_to_async(project_with_session)(name="Memory")
+    _project, session = await sync_to_async(project_with_session)(name="Memory")
     provider.script(
         patch(PIRATE_PATCH, "Make the assistant a pirate", match="vibecoder"),
         evaluation(True, "Does what was asked.", "Make the assistant a pirate", match="evaluator"),

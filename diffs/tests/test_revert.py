@@ -6,7 +6,15 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from diffs import services
-from diffs.tests.builders import DOCSTRING_CODE, HELPFUL, PIRATE_CODE, ROBOT_CODE, approved_diff, project_with_session, repo_path
+from diffs.tests.builders import (
+    DOCSTRING_CODE,
+    HELPFUL,
+    PIRATE_CODE,
+    ROBOT_CODE,
+    approved_diff,
+    project_with_session,
+    repo_path,
+)
 from projects.models import Project
 from projects.starter_code import STARTER_WORKFLOW
 from projects.tests.git_cli import git

@@ -42,7 +42,7 @@ async def review(api, diff_id, body) -> tuple[int, dict]:
 
 
 async def test_preview_shows_the_file_before_and_after(api, pending):
-    project, _, diff = pending
+    _project, _, diff = pending
     response = await api.get(f"/diffs/{diff.id}/preview")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -205,7 +205,7 @@ async def test_reject_starts_a_new_run_with_the_feedback_and_answers_at_once(api
 
 
 async def test_reject_without_feedback_tells_the_vibecoder_to_try_another_way(api, provider):
-    project, session = await sync_to_async(project_with_session)(name="Silent")
+    _project, session = await sync_to_async(project_with_session)(name="Silent")
     first = await _vibecoded_diff(api, provider, str(session.id))
     provider.script(
         patch(ROBOT_PATCH, "Make the assistant a robot", match="vibecoder"),

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import openai
+from agents import ModelBehaviorError
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
@@ -31,10 +32,15 @@ _reapers: set[asyncio.Task] = set()
 def _provider_error_text(exc: BaseException) -> str:
     if isinstance(exc, openai.APIStatusError):
         return f"The model provider answered {exc.status_code} ({type(exc).__name__}): {exc.message}"
+    if isinstance(exc, openai.APIResponseValidationError):
+        return f"The model provider sent an answer that could not be read: {exc.message}"
     if isinstance(exc, openai.APITimeoutError):
         return f"The model provider did not answer within {settings.OPENAI_TIMEOUT_S:g} s."
     if isinstance(exc, openai.APIConnectionError):
-        return f"Could not reach the model provider: {exc}"
+        # The client's own message is a bare "Connection error."; the cause says what happened.
+        return f"The connection to the model provider failed: {exc.__cause__ or exc}"
+    if isinstance(exc, ModelBehaviorError):
+        return f"The model's answer could not be used: {exc}"
     return f"The model provider failed ({type(exc).__name__}): {exc}"
 
 

@@ -9,7 +9,7 @@ import httpx2
 from agents import set_tracing_disabled
 from agents.models.openai_provider import OpenAIProvider
 from django.conf import settings
-from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+from openai import APIResponseValidationError, AsyncOpenAI, DefaultAsyncHttpxClient
 
 from vibegrapher.errors import ProviderNotConfigured
 
@@ -48,8 +48,12 @@ async def _keep_raw_response(response: httpx2.Response) -> None:
     await response.aread()
     try:
         body = json.loads(response.content)
-    except ValueError:
-        return  # the client reports malformed bodies itself
+    except ValueError as exc:
+        # The openai client would let a bare JSONDecodeError escape; an APIError it passes on as-is
+        # (no retry), and callers already report those as a provider failure.
+        raise APIResponseValidationError(
+            response, response.text[:500], message=f"the body is not valid JSON ({exc})"
+        ) from exc
     if isinstance(body, dict) and isinstance(body.get("id"), str):
         _raw_responses[body["id"]] = body
         while len(_raw_responses) > _RAW_KEEP:

@@ -301,7 +301,6 @@ async def test_malformed_json_is_400_big_body_413_and_unknown_diff_404(api, tria
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     response = await api.post(f"/diffs/{diff.id}/test", json={"test_ids": [str(uuid.uuid4()) for _ in range(50)]})
     assert response.status_code == 413
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
     for diff_id in (uuid.uuid4(), "nope"):
         response = await api.post(f"/diffs/{diff_id}/test", json={})
         assert response.status_code == 404
