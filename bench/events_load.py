@@ -27,6 +27,7 @@ Prints a plain table; exit status 1 when a client missed an event or a request f
 import argparse
 import asyncio
 import difflib
+import itertools
 import json
 import os
 import re
@@ -39,7 +40,6 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,27 +51,43 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model_double import ModelDouble, evaluation, patch  # noqa: E402
-from tests.processes import free_port  # noqa: E402
+from model_double import ModelDouble, evaluation, patch
+from tests.processes import free_port
 
 STARTUP_TIMEOUT_S = 120.0
+DELIVERY_GRACE_S = 120.0  # after the last run answered; a client still missing events then fails the benchmark
 EXTRA_AGENTS = 20
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""), help="a PostgreSQL server (any database on it); a fresh database is created beside it")
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", ""), help="Redis for the channel layer and cache")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", ""),
+        help="a PostgreSQL server (any database on it); a fresh database is created beside it",
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", ""), help="Redis for the channel layer and cache"
+    )
     parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
-    parser.add_argument("--ws-per-message-deflate", choices=["true", "false"], default="true", help="uvicorn's WebSocket compression (its default: true)")
+    parser.add_argument(
+        "--ws-per-message-deflate",
+        choices=["true", "false"],
+        default="true",
+        help="uvicorn's WebSocket compression (its default: true)",
+    )
     parser.add_argument("--clients", type=int, default=200, help="WebSocket clients, split across both instances")
-    parser.add_argument("--runs", type=int, default=20, help="concurrent vibecode runs (at most 20: one per node session)")
+    parser.add_argument(
+        "--runs", type=int, default=20, help="concurrent vibecode runs (at most 20: one per node session)"
+    )
     parser.add_argument("--model-delay", type=float, default=0.5, help="seconds the model double takes per answer")
     parser.add_argument("--rest-seconds", type=float, default=10.0)
     parser.add_argument("--rest-concurrency", type=int, default=32)
     parser.add_argument("--timeout", type=float, default=900.0, help="hard limit for the whole benchmark, seconds")
     parser.add_argument("--keep", action="store_true", help="keep the database, media folder and server logs")
-    parser.add_argument("--json", type=Path, help="also write every event's times (stored, first and last receipt) here")
+    parser.add_argument(
+        "--json", type=Path, help="also write every event's times (stored, first and last receipt) here"
+    )
     args = parser.parse_args()
     if not 1 <= args.runs <= EXTRA_AGENTS:
         parser.error(f"--runs must be between 1 and {EXTRA_AGENTS}")
@@ -81,7 +97,9 @@ def parse_args() -> argparse.Namespace:
 def requirements_missing(args: argparse.Namespace) -> list[str]:
     missing = []
     if not args.database_url.startswith(("postgres://", "postgresql://")):
-        missing.append("a PostgreSQL server: --database-url postgresql://user:password@127.0.0.1:5432/db (or DATABASE_URL)")
+        missing.append(
+            "a PostgreSQL server: --database-url postgresql://user:password@127.0.0.1:5432/db (or DATABASE_URL)"
+        )
     if not args.redis_url.startswith(("redis://", "rediss://")):
         missing.append("a Redis server: --redis-url redis://127.0.0.1:6379/0 (or REDIS_URL)")
     return missing
@@ -148,18 +166,33 @@ def stop(process: subprocess.Popen) -> None:
 
 def twenty_agents_patch(code: str) -> tuple[str, list[str]]:
     names = [f"worker_{i:02d}_agent" for i in range(1, EXTRA_AGENTS + 1)]
-    added = "".join(f'\n{name} = Agent(\n    name="Worker {name[7:9]}",\n    instructions="Answer briefly.",\n)\n' for name in names)
+    added = "".join(
+        f'\n{name} = Agent(\n    name="Worker {name[7:9]}",\n    instructions="Answer briefly.",\n)\n' for name in names
+    )
     new = code + added
-    diff = difflib.unified_diff(code.splitlines(keepends=True), new.splitlines(keepends=True), "a/workflow.py", "b/workflow.py")
+    diff = difflib.unified_diff(
+        code.splitlines(keepends=True), new.splitlines(keepends=True), "a/workflow.py", "b/workflow.py"
+    )
     return "".join(diff), names
 
 
-async def project_with_node_sessions(http: httpx.AsyncClient, url: str, double: ModelDouble, count: int) -> tuple[str, list[str]]:
-    project = (await http.post(f"{url}/projects", json={"name": f"Events load {uuid.uuid4().hex[:6]}"})).raise_for_status().json()
+async def project_with_node_sessions(
+    http: httpx.AsyncClient, url: str, double: ModelDouble, count: int
+) -> tuple[str, list[str]]:
+    project = (
+        (await http.post(f"{url}/projects", json={"name": f"Events load {uuid.uuid4().hex[:6]}"}))
+        .raise_for_status()
+        .json()
+    )
     text, names = twenty_agents_patch(project["current_code"])
-    double.script(patch(text, "Add worker agents", match="vibecoder"), evaluation(True, "Adds them.", "Add 20 worker agents", match="evaluator"))
+    double.script(
+        patch(text, "Add worker agents", match="vibecoder"),
+        evaluation(True, "Adds them.", "Add 20 worker agents", match="evaluator"),
+    )
     global_session = (await http.post(f"{url}/projects/{project['id']}/sessions", json={})).raise_for_status().json()
-    result = (await http.post(f"{url}/sessions/{global_session['id']}/messages", json={"prompt": "Add 20 worker agents"})).json()
+    result = (
+        await http.post(f"{url}/sessions/{global_session['id']}/messages", json={"prompt": "Add 20 worker agents"})
+    ).json()
     if result.get("status") != "pending_human_review":
         raise RuntimeError(f"setup run did not produce a diff: {result}")
     (await http.post(f"{url}/diffs/{result['diff_id']}/review", json={"approved": True})).raise_for_status()
@@ -167,7 +200,9 @@ async def project_with_node_sessions(http: httpx.AsyncClient, url: str, double: 
     sessions = []
     for name in names[:count]:
         body = {"session_type": "node", "node_id": name}
-        sessions.append((await http.post(f"{url}/projects/{project['id']}/sessions", json=body)).raise_for_status().json()["id"])
+        sessions.append(
+            (await http.post(f"{url}/projects/{project['id']}/sessions", json=body)).raise_for_status().json()["id"]
+        )
     return project["id"], sessions
 
 
@@ -177,7 +212,8 @@ async def project_with_node_sessions(http: httpx.AsyncClient, url: str, double: 
 @dataclass
 class Client:
     url: str
-    received: list[tuple[int, str, float]] = field(default_factory=list)  # (seq, type, receive wall time)
+    # (seq, type, receive wall time, session id)
+    received: list[tuple[int, str, float, str | None]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     async def listen(self, subscribed: asyncio.Event, stop: asyncio.Event, connect_slots: asyncio.Semaphore) -> None:
@@ -195,8 +231,8 @@ class Client:
                     if message["type"] == "subscribed":
                         subscribed.set()
                     elif "seq" in message:
-                        self.received.append((message["seq"], message["type"], at))
-        except Exception as exc:  # reported per client, never hidden
+                        self.received.append((message["seq"], message["type"], at, message["data"].get("session_id")))
+        except Exception as exc:  # noqa: BLE001  (reported per client in the table, never hidden)
             self.errors.append(f"{type(exc).__name__}: {exc}")
             subscribed.set()
 
@@ -233,14 +269,15 @@ def percentile(values: list[float], q: float) -> float:
 def rest_wrk(url: str, seconds: float, concurrency: int) -> dict:
     out = subprocess.run(
         ["wrk", "-t", "2", "-c", str(concurrency), "-d", f"{seconds:g}s", "--timeout", "10s", "--latency", url],
-        capture_output=True, text=True, timeout=seconds + 60,
+        check=False, capture_output=True, text=True, timeout=seconds + 60,
     ).stdout  # fmt: skip
+
     def number(pattern: str) -> float:
         match = re.search(pattern, out)
         return float(match.group(1)) if match else 0.0
 
     def latency_ms(label: str) -> float:
-        match = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        match = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
         if not match:
             return float("nan")
         return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
@@ -250,7 +287,14 @@ def rest_wrk(url: str, seconds: float, concurrency: int) -> dict:
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
-    return {"tool": "wrk", "requests": requests, "rps": number(r"Requests/sec:\s+([\d.]+)"), "p50": latency_ms("50%"), "p99": latency_ms("99%"), "errors": errors}
+    return {
+        "tool": "wrk",
+        "requests": requests,
+        "rps": number(r"Requests/sec:\s+([\d.]+)"),
+        "p50": latency_ms("50%"),
+        "p99": latency_ms("99%"),
+        "errors": errors,
+    }
 
 
 async def rest_httpx(url: str, seconds: float, concurrency: int) -> dict:
@@ -283,7 +327,9 @@ async def rest_httpx(url: str, seconds: float, concurrency: int) -> dict:
 # --- The benchmark --------------------------------------------------------------------------------
 
 
-async def bench(args: argparse.Namespace, database_url: str, urls: list[str], pids: list[int], double: ModelDouble) -> int:
+async def bench(
+    args: argparse.Namespace, database_url: str, urls: list[str], pids: list[int], double: ModelDouble
+) -> int:
     failures = 0
     async with httpx.AsyncClient(timeout=120) as http:
         project_id, sessions = await project_with_node_sessions(http, urls[0], double, args.runs)
@@ -292,16 +338,22 @@ async def bench(args: argparse.Namespace, database_url: str, urls: list[str], pi
         baseline = last_seq(database_url, project_id)
         stop_listening = asyncio.Event()
         connect_slots = asyncio.Semaphore(25)
-        clients = [Client(urls[i % 2].replace("http://", "ws://") + f"/ws/projects/{project_id}") for i in range(args.clients)]
+        clients = [
+            Client(urls[i % 2].replace("http://", "ws://") + f"/ws/projects/{project_id}") for i in range(args.clients)
+        ]
         subscribed = [asyncio.Event() for _ in clients]
-        listeners = [asyncio.create_task(c.listen(s, stop_listening, connect_slots)) for c, s in zip(clients, subscribed)]
+        listeners = [
+            asyncio.create_task(c.listen(s, stop_listening, connect_slots)) for c, s in zip(clients, subscribed)
+        ]
         await asyncio.wait_for(asyncio.gather(*(s.wait() for s in subscribed)), 120)
         connect_errors = [e for c in clients for e in c.errors]
         print(f"clients: {args.clients - len(connect_errors)} of {args.clients} subscribed", flush=True)
 
         async def run(index: int, session_id: str) -> dict:
             url = urls[index % 2]
-            response = await http.post(f"{url}/sessions/{session_id}/messages", json={"prompt": f"Note load run {index}"})
+            response = await http.post(
+                f"{url}/sessions/{session_id}/messages", json={"prompt": f"Note load run {index}"}
+            )
             return {"status_code": response.status_code, **response.json()}
 
         cpu_before = [cpu_seconds(pid) for pid in (*pids, os.getpid())]
@@ -316,27 +368,34 @@ async def bench(args: argparse.Namespace, database_url: str, urls: list[str], pi
         expected = event_rows(database_url, project_id, baseline)
         expected_seqs = {seq for seq, _, _ in expected}
         # Every run has answered; wait (bounded) for the last deliveries.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and any(not expected_seqs <= {s for s, _, _ in c.received} for c in clients if not c.errors):
+        deadline = time.monotonic() + DELIVERY_GRACE_S
+        while time.monotonic() < deadline and any(
+            not expected_seqs <= {s for s, *_ in c.received} for c in clients if not c.errors
+        ):
             await asyncio.sleep(0.2)
         stop_listening.set()
         await asyncio.gather(*listeners)
         cpu_used = [cpu_seconds(pid) - before for pid, before in zip((*pids, os.getpid()), cpu_before)]
 
         created = {seq: at for seq, _, at in expected}
-        latencies, missing, duplicates, out_of_order, receive_times = [], 0, 0, 0, []
+        latencies, missing, duplicates, out_of_order, run_out_of_order, receive_times = [], 0, 0, 0, 0, []
         for client in clients:
-            seqs = [seq for seq, _, _ in client.received if seq in expected_seqs]
+            seqs = [seq for seq, *_ in client.received if seq in expected_seqs]
             missing += len(expected_seqs - set(seqs))
             duplicates += len(seqs) - len(set(seqs))
-            out_of_order += sum(1 for a, b in zip(seqs, seqs[1:]) if b < a)
-            for seq, _, at in client.received:
+            # Runs on two instances interleave in any order; one run's own events must keep theirs.
+            out_of_order += sum(1 for a, b in itertools.pairwise(seqs) if b < a)
+            by_run: dict[str | None, list[int]] = {}
+            for seq, _, _, session_id in client.received:
+                by_run.setdefault(session_id, []).append(seq)
+            run_out_of_order += sum(1 for run_seqs in by_run.values() for a, b in itertools.pairwise(run_seqs) if b < a)
+            for seq, _, at, _ in client.received:
                 if seq in created:
                     latencies.append((at - created[seq]) * 1000)
                     receive_times.append(at)
         first_receipt: dict[int, float] = {}
         for client in clients:
-            for seq, _, at in client.received:
+            for seq, _, at, _ in client.received:
                 if seq in created:
                     first_receipt[seq] = min(at, first_receipt.get(seq, at))
         # How long the event took to reach its first client: publication, apart from fan-out.
@@ -345,21 +404,33 @@ async def bench(args: argparse.Namespace, database_url: str, urls: list[str], pi
         if args.json:
             last_receipt: dict[int, float] = {}
             for client in clients:
-                for seq, _, at in client.received:
+                for seq, _, at, _ in client.received:
                     last_receipt[seq] = max(at, last_receipt.get(seq, at))
             timeline = [
-                {"seq": seq, "type": kind, "stored": at - started, "first": first_receipt.get(seq, float("nan")) - started, "last": last_receipt.get(seq, float("nan")) - started}
+                {
+                    "seq": seq,
+                    "type": kind,
+                    "stored": at - started,
+                    "first": first_receipt.get(seq, float("nan")) - started,
+                    "last": last_receipt.get(seq, float("nan")) - started,
+                }
                 for seq, kind, at in expected
             ]
-            args.json.write_text(json.dumps({"runs_started": 0.0, "runs_answered": runs_done - started, "events": timeline}, indent=1))
-        failures += missing + duplicates + client_errors
+            args.json.write_text(
+                json.dumps({"runs_started": 0.0, "runs_answered": runs_done - started, "events": timeline}, indent=1)
+            )
+        failures += missing + duplicates + run_out_of_order + client_errors
         window = (max(receive_times) - started) if receive_times else float("nan")
         published_window = (max(created.values()) - started) if created else float("nan")
 
     rest = []
     for label, path in (("GET /projects", "/projects"), ("GET /projects/:id", f"/projects/{project_id}")):
         url = urls[0] + path
-        measured = rest_wrk(url, args.rest_seconds, args.rest_concurrency) if shutil.which("wrk") else await rest_httpx(url, args.rest_seconds, args.rest_concurrency)
+        measured = (
+            rest_wrk(url, args.rest_seconds, args.rest_concurrency)
+            if shutil.which("wrk")
+            else await rest_httpx(url, args.rest_seconds, args.rest_concurrency)
+        )
         failures += measured["errors"]
         rest.append((label, measured))
 
@@ -368,18 +439,31 @@ async def bench(args: argparse.Namespace, database_url: str, urls: list[str], pi
         kinds[kind] = kinds.get(kind, 0) + 1
     rows = [
         ("server", f"2 x {args.server}, PostgreSQL + Redis channel layer, model delay {args.model_delay:g} s"),
-        ("runs", f"{len(results)} concurrent, {len(results) - len(bad_runs)} pending_human_review, all answered in {runs_done - started:.2f} s"),
+        (
+            "runs",
+            f"{len(results)} concurrent, {len(results) - len(bad_runs)} pending_human_review, all answered in {runs_done - started:.2f} s",
+        ),
         ("events stored", f"{len(expected)} ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})"),
         ("events published/s", f"{len(expected) / published_window:.1f}" if expected else "-"),
         ("WebSocket clients", f"{args.clients} ({args.clients - client_errors} without errors)"),
         ("deliveries", f"{len(latencies)} of {len(expected) * args.clients} expected"),
-        ("missing / duplicate / out of order", f"{missing} / {duplicates} / {out_of_order}"),
+        ("missing / duplicate", f"{missing} / {duplicates}"),
+        ("out of seq order: across runs / within a run", f"{out_of_order} / {run_out_of_order}"),
         ("deliveries/s", f"{len(latencies) / window:.0f}" if latencies else "-"),
         ("delivery latency p50", f"{statistics.median(latencies):.1f} ms" if latencies else "-"),
         ("delivery latency p99", f"{percentile(latencies, 0.99):.1f} ms" if latencies else "-"),
         ("delivery latency max", f"{max(latencies):.1f} ms" if latencies else "-"),
-        ("CPU s: server A / B / this process", " / ".join(f"{cpu:.1f}" for cpu in cpu_used) + f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"),
-        ("first-client latency p50 / p99", f"{statistics.median(first_latencies):.1f} / {percentile(first_latencies, 0.99):.1f} ms" if first_latencies else "-"),
+        (
+            "CPU s: server A / B / this process",
+            " / ".join(f"{cpu:.1f}" for cpu in cpu_used)
+            + f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)",
+        ),
+        (
+            "first-client latency p50 / p99",
+            f"{statistics.median(first_latencies):.1f} / {percentile(first_latencies, 0.99):.1f} ms"
+            if first_latencies
+            else "-",
+        ),
     ]
     for label, m in rest:
         rows.append(
@@ -434,17 +518,33 @@ def main() -> int:
                 VIBECODE_RATE="100000/min",
                 PYTHONUNBUFFERED="1",
             )
-            subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput"],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
             started = []
             for label in "AB":
                 port = free_port()
                 log = workdir / f"server-{label}.log"
-                process = subprocess.Popen(server_command(args.server, port, args.ws_per_message_deflate), cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+                process = subprocess.Popen(
+                    server_command(args.server, port, args.ws_per_message_deflate),
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log.open("w"),
+                    stderr=subprocess.STDOUT,
+                )
                 processes.append(process)
                 started.append((process, f"http://127.0.0.1:{port}", log))
             wait_healthy(started)
             urls = [url for _, url, _ in started]
-            print(f"servers: {args.server} A {urls[0]}, B {urls[1]}; model double {double.base_url}; logs in {workdir}", flush=True)
+            print(
+                f"servers: {args.server} A {urls[0]}, B {urls[1]}; model double {double.base_url}; logs in {workdir}",
+                flush=True,
+            )
             return asyncio.run(bench(args, database_url, urls, [process.pid for process, _, _ in started], double))
     finally:
         signal.alarm(0)

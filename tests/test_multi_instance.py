@@ -73,7 +73,9 @@ def instances(request, transactional_db, provider, redis_url, tmp_path):
         processes += [process for process, _ in started]
         executing = started[1][0]
         if executor == "worker":
-            executing = start_worker(tmp_path / "worker.log", **{k: v for k, v in env.items() if k != "VIBECODE_EXECUTOR"})
+            executing = start_worker(
+                tmp_path / "worker.log", **{k: v for k, v in env.items() if k != "VIBECODE_EXECUTOR"}
+            )
             processes.append(executing)
         yield started[0][1], started[1][1], executing.pid
     finally:
@@ -111,7 +113,9 @@ async def test_client_of_instance_a_receives_every_event_of_a_run_started_throug
     project = await sync_to_async(project_create)(name="Two Instances")
     provider.script(
         patch(PATCH, "Make the assistant a pirate", usage=(120, 30), match="vibecoder"),
-        evaluation(True, "Does what was asked.", "Make the assistant speak like a pirate", usage=(200, 40), match="evaluator"),
+        evaluation(
+            True, "Does what was asked.", "Make the assistant speak like a pirate", usage=(200, 40), match="evaluator"
+        ),
     )
 
     async with (
@@ -124,9 +128,18 @@ async def test_client_of_instance_a_receives_every_event_of_a_run_started_throug
         # Idle for longer than channels_redis's blocking 5 s read: the sockets must stay open.
         await asyncio.sleep(6)
         session = (await http.post(f"{b_url}/projects/{project.id}/sessions", json={})).json()
-        response = await http.post(f"{b_url}/sessions/{session['id']}/messages", json={"prompt": "Make it talk like a pirate"})
+        response = await http.post(
+            f"{b_url}/sessions/{session['id']}/messages", json={"prompt": "Make it talk like a pirate"}
+        )
         body = response.json()
-        print("POST", f"{b_url}/sessions/:id/messages ->", response.status_code, body["status"], "token_usage:", body.get("token_usage"))
+        print(
+            "POST",
+            f"{b_url}/sessions/:id/messages ->",
+            response.status_code,
+            body["status"],
+            "token_usage:",
+            body.get("token_usage"),
+        )
         assert response.status_code == 200, body
         assert body["status"] == "pending_human_review"
 

@@ -47,23 +47,37 @@ def run(
     )
 
 
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+
+
+def _started_by_another_test_run(pid: int) -> bool:
+    """Whether pid descends from another pytest process (the machine may run several test
+    sessions at once); processes of this run, or orphaned ones, are not."""
+    while pid > 1:
+        if pid == os.getpid():
+            return False
+        try:
+            if "pytest" in _cmdline(pid):
+                return True
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
+
+
 def _procs_with(marker: str) -> list[str]:
-    """Command lines of live (non-zombie) processes whose cmdline contains marker."""
+    """Command lines of live (non-zombie) processes of this test run whose cmdline contains marker."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
-            cmdline = (
-                Path(f"/proc/{entry}/cmdline")
-                .read_bytes()
-                .replace(b"\0", b" ")
-                .decode("utf-8", "replace")
-            )
+            cmdline = _cmdline(int(entry))
             state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if marker in cmdline and state != "Z":
+        if marker in cmdline and state != "Z" and not _started_by_another_test_run(int(entry)):
             found.append(f"{entry}: {cmdline[:120]}")
     return found
 

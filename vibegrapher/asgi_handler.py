@@ -1,0 +1,79 @@
+"""Django's ASGI handler, serving sync views from a fixed pool of threads the way a threaded WSGI server does.
+
+Stock `ASGIHandler` gives every request a new thread (a fresh `ThreadSensitiveContext`), so no database
+connection is ever reused, and it crosses from the event loop to that thread and back once per
+middleware method, for the view and for the close. On a plain GET that is most of the time spent.
+Here a request to a sync view is handled in one call on one of `threads` long-lived threads: request
+signals, the whole (sync) middleware stack and the view, each thread keeping its database connection
+(`CONN_MAX_AGE`). Async views (a vibecode run that waits for minutes) keep Django's own async path, so
+they hold no thread while they wait and are cancelled on a client disconnect as before. When every
+pool thread is busy (slow git or sandbox work), further requests take Django's own path too, so a
+full pool never makes a request wait for another.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import BaseHandler
+from django.http import HttpResponseBase
+from django.urls import Resolver404, resolve, set_script_prefix
+
+
+class PooledASGIHandler(ASGIHandler):
+    def __init__(self, *, threads: int) -> None:
+        super().__init__()  # the async middleware chain, for async views
+        self._sync_handler = BaseHandler()
+        self._sync_handler.load_middleware(is_async=False)
+        self._threads = threads
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http")
+        self._busy = 0  # only touched on the event loop's thread
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        if self._busy >= self._threads or _view_is_async(scope):
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        self._busy += 1
+        try:
+            response = await sync_to_async(self._respond, thread_sensitive=False, executor=self._pool)(scope, body_file)
+        finally:
+            self._busy -= 1
+        try:
+            await self.send_response(response, send)
+        finally:
+            if response.streaming:
+                await sync_to_async(response.close, thread_sensitive=False, executor=self._pool)()
+            body_file.close()
+
+    def _respond(self, scope, body_file) -> HttpResponseBase:
+        """What `WSGIHandler.__call__` does, for one request on a pool thread."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body_file)
+        if request is not None:
+            response = self._sync_handler.get_response(request)
+        response._handler_class = self.__class__
+        if not response.streaming:
+            # Content is complete, so close now, on this thread: `request_finished` then returns
+            # this thread's database connection (or keeps it, per CONN_MAX_AGE) where it was used.
+            response.close()
+        return response
+
+
+def _view_is_async(scope) -> bool:
+    path = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    try:
+        return iscoroutinefunction(resolve(path).func)
+    except Resolver404:
+        return False
