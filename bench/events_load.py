@@ -426,11 +426,13 @@ async def bench(
     rest = []
     for label, path in (("GET /projects", "/projects"), ("GET /projects/:id", f"/projects/{project_id}")):
         url = urls[0] + path
+        cpu_start = cpu_seconds(pids[0])
         measured = (
             rest_wrk(url, args.rest_seconds, args.rest_concurrency)
             if shutil.which("wrk")
             else await rest_httpx(url, args.rest_seconds, args.rest_concurrency)
         )
+        measured["cpu_ms"] = (cpu_seconds(pids[0]) - cpu_start) * 1000 / max(1, measured["requests"])
         failures += measured["errors"]
         rest.append((label, measured))
 
@@ -466,10 +468,9 @@ async def bench(
         ),
     ]
     for label, m in rest:
-        rows.append(
-            (f"{label} c={args.rest_concurrency} {args.rest_seconds:g}s ({m['tool']})",
-             f"{m['rps']:.0f} req/s, p50 {m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, {m['requests']} requests, {m['errors']} errors")
-        )  # fmt: skip
+        measured = f"{m['rps']:.0f} req/s, p50 {m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, {m['requests']} requests"
+        cost = f"{m['errors']} errors, server CPU {m['cpu_ms']:.2f} ms/request"
+        rows.append((f"{label} c={args.rest_concurrency} {args.rest_seconds:g}s ({m['tool']})", f"{measured}, {cost}"))
     width = max(len(label) for label, _ in rows)
     print()
     for label, value in rows:

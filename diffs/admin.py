@@ -7,7 +7,6 @@ test client there is no server loop to keep the run alive after the request, so 
 the run to end (in `VIBECODE_EXECUTOR=worker` mode a worker runs it and the request never waits).
 """
 
-import contextvars
 import inspect
 import json
 import logging
@@ -123,8 +122,7 @@ def run_start_from_sync(request: HttpRequest, run: VibecodeRun) -> bool:
             run_dispatch(str(run.id))
             await run_wait(str(run.id))
         else:
-            # A fresh context: the task must not inherit this view thread's executor, which ends with the request.
-            contextvars.Context().run(run_dispatch, str(run.id))
+            run_dispatch(str(run.id))
 
     async_to_sync(dispatch)()
     return wait

@@ -101,7 +101,7 @@ async def assert_next_request_succeeds(api, provider, session) -> dict:
     assert body["status"] == "pending_human_review"
     diffs = (await api.get(f"/sessions/{session['id']}/diffs")).json()
     assert [diff["id"] for diff in diffs] == [body["diff_id"]]
-    assert "+    instructions=\"You are a pirate assistant." in diffs[0]["diff_content"]
+    assert '+    instructions="You are a pirate assistant.' in diffs[0]["diff_content"]
     return body
 
 
@@ -162,13 +162,17 @@ async def test_burst_longer_than_the_retries_is_a_clear_502(api, provider, sessi
     settings.OPENAI_MAX_RETRIES = 1
     provider.script(*[error(500, "The server had an error") for _ in range(2)])
     response, _ = await vibecode(api, session, "Pirate, please")
-    await assert_clear_failure(api, session, socket, response, prompt="Pirate, please", says=["500", "The server had an error"])
+    await assert_clear_failure(
+        api, session, socket, response, prompt="Pirate, please", says=["500", "The server had an error"]
+    )
     assert len(provider.requests) == 2
     await assert_next_request_succeeds(api, provider, session)
 
 
 async def test_500_on_the_evaluator_leaves_no_diff(api, provider, session, socket):
-    provider.script(patch(PATCH, "Make the assistant a pirate", match="vibecoder"), error(500, "Evaluator backend down"))
+    provider.script(
+        patch(PATCH, "Make the assistant a pirate", match="vibecoder"), error(500, "Evaluator backend down")
+    )
     response, _ = await vibecode(api, session, "Pirate, please")
     detail = await assert_clear_failure(
         api, session, socket, response, prompt="Pirate, please", says=["500", "Evaluator backend down"]
@@ -185,7 +189,14 @@ async def test_500_on_the_evaluator_leaves_no_diff(api, provider, session, socke
 async def test_cut_response_without_retries_is_a_clear_502(api, provider, session, socket):
     provider.script(cut_stream(match="vibecoder"))
     response, _ = await vibecode(api, session, "Pirate, please")
-    await assert_clear_failure(api, session, socket, response, prompt="Pirate, please", says=["connection to the model provider failed", "without sending complete message body"])
+    await assert_clear_failure(
+        api,
+        session,
+        socket,
+        response,
+        prompt="Pirate, please",
+        says=["connection to the model provider failed", "without sending complete message body"],
+    )
     await assert_next_request_succeeds(api, provider, session)
 
 
@@ -221,7 +232,9 @@ async def test_malformed_json_from_the_evaluator_is_a_clear_502(api, provider, s
 async def test_evaluator_answer_that_is_not_an_evaluation_is_a_clear_502(api, provider, session, socket):
     provider.script(patch(PATCH, "Make the assistant a pirate", match="vibecoder"), text("Sure, looks fine to me!"))
     response, _ = await vibecode(api, session, "Pirate, please")
-    await assert_clear_failure(api, session, socket, response, prompt="Pirate, please", says=["model's answer could not be used"])
+    await assert_clear_failure(
+        api, session, socket, response, prompt="Pirate, please", says=["model's answer could not be used"]
+    )
     await assert_next_request_succeeds(api, provider, session)
 
 
@@ -232,7 +245,9 @@ async def test_hang_longer_than_the_timeout_fails_fast_naming_the_timeout(api, p
     settings.OPENAI_TIMEOUT_S = 1.0
     provider.script(text("too late", delay=60, match="vibecoder"))
     response, elapsed = await vibecode(api, session, "Pirate, please")
-    await assert_clear_failure(api, session, socket, response, prompt="Pirate, please", says=["did not answer within 1 s"])
+    await assert_clear_failure(
+        api, session, socket, response, prompt="Pirate, please", says=["did not answer within 1 s"]
+    )
     assert elapsed < 10, f"a 1 s timeout took {elapsed:.1f} s to report"
     await assert_next_request_succeeds(api, provider, session)
 

@@ -12,11 +12,12 @@ Checks: no 5xx, every status documented, the documented content type, and the bo
 import time
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import hypothesis
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -34,6 +35,7 @@ from sessions.vibecoder.patching import unified_diff
 from testcases import sandbox
 from testcases import services as testcase_services
 from testcases.models import TestCase as WorkflowTest
+from vibegrapher.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,7 +122,7 @@ class Seeds:
 
 @dataclass
 class Tally:
-    by_operation: defaultdict = field(default_factory=lambda: defaultdict(Counter))
+    by_operation: defaultdict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     seeded: Counter = field(default_factory=Counter)
 
 
@@ -132,15 +134,13 @@ def _wait_for_runs(timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-from vibegrapher.asgi import application  # noqa: E402  (pytest-django has set Django up by now)
-
 # Loaded at collection: one test per operation, named after it. The schema view needs no database.
 schema = schemathesis.openapi.from_asgi("/schema?format=json", application)
 TALLY = Tally()
 
 
 @pytest.fixture
-def fuzz_target(provider, settings, monkeypatch) -> Seeds:
+def fuzz_target(provider, settings, monkeypatch) -> Iterator[Seeds]:
     """Seeded objects, the model double as provider, and no run left behind for the next test."""
     settings.VIBECODE_RATE = ""  # the throttle would turn most vibecode requests into 429s
     # Sandbox runs stay real, but skip importing the Agents SDK up front (seconds per run on a busy
@@ -169,21 +169,24 @@ def _aim_at_seeds(case, seeds: Seeds) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@hypothesis.settings(
+    max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(hypothesis.HealthCheck)
+)
 def test_api_answers_as_documented(case, fuzz_target):
     _aim_at_seeds(case, fuzz_target)
     response = case.call_and_validate(checks=CHECKS, timeout=REQUEST_TIMEOUT_S)
     TALLY.by_operation[case.operation.label][response.status_code] += 1
 
 
-def test_fuzzer_sent_at_least_1000_requests():
+def test_fuzzer_sent_at_least_1000_requests(capsys):
     operations = [result.ok().label for result in schema.get_all_operations()]
     missing = [label for label in operations if label not in TALLY.by_operation]
     if missing:
         pytest.skip(f"only part of the fuzz run was selected; not fuzzed: {', '.join(missing)}")
     total = sum(sum(statuses.values()) for statuses in TALLY.by_operation.values())
-    print(f"schemathesis: {total} generated requests over {len(operations)} operations")
-    for label, statuses in sorted(TALLY.by_operation.items()):
-        print(f"  {sum(statuses.values()):5d}  {label:45s} {dict(sorted(statuses.items()))}")
-    print("seeded objects:", dict(TALLY.seeded))
+    with capsys.disabled():  # the count belongs in every CI log, not only when output is shown
+        print(f"\nschemathesis: {total} generated requests over {len(operations)} operations (status: count)")
+        for label, statuses in sorted(TALLY.by_operation.items()):
+            print(f"  {sum(statuses.values()):5d}  {label:45s} {dict(sorted(statuses.items()))}")
+        print("  seeded objects:", dict(TALLY.seeded))
     assert total >= MIN_TOTAL_REQUESTS, f"expected at least {MIN_TOTAL_REQUESTS} generated requests, got {total}"

@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from django.conf import settings
 from django.db import connection, connections
 
 from projects.models import Project
@@ -52,7 +51,7 @@ def run_at_once(work: Callable[[int], None], writers: int = WRITERS) -> list[str
         try:
             barrier.wait(timeout=30)
             work(number)
-        except Exception:
+        except Exception:  # noqa: BLE001 - every failure is reported, with its traceback
             failures.append(f"writer {number}: {traceback.format_exc()}")
         finally:
             connections.close_all()  # each thread's own connection
@@ -107,8 +106,10 @@ def test_twenty_threads_writing_at_once_never_see_database_is_locked():
 
     started = time.monotonic()
     failures = run_at_once(work)
-    print(f"{WRITERS} writers x ({ROUNDS} messages + {ROUNDS} events + 1 project + 1 session + 1 test) "
-          f"in {time.monotonic() - started:.1f} s; failures: {len(failures)}")
+    print(
+        f"{WRITERS} writers x ({ROUNDS} messages + {ROUNDS} events + 1 project + 1 session + 1 test) "
+        f"in {time.monotonic() - started:.1f} s; failures: {len(failures)}"
+    )
     assert not failures, "\n".join(failures)
 
     assert Project.objects.filter(name__startswith="Writer ").count() == WRITERS

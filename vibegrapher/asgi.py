@@ -2,14 +2,16 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vibegrapher.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # what get_asgi_application() does before making its handler
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from vibegrapher.asgi_handler import PooledASGIHandler  # noqa: E402
 from vibegrapher.routing import websocket_urlpatterns  # noqa: E402
 from vibegrapher.websocket_security import OriginValidator  # noqa: E402
 
@@ -18,7 +20,7 @@ application = ProtocolTypeRouter(
         # /static/ (the admin's CSS and JS) is answered from the installed apps' static folders by
         # Django's own handler, under daphne and uvicorn alike and with DEBUG off; every other path
         # goes straight to Django, so API requests pay nothing for it.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "http": ASGIStaticFilesHandler(PooledASGIHandler(threads=settings.WEB_THREADS)),
         "websocket": OriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -4,6 +4,7 @@ and a dead process leaves it `interrupted`, never `running` forever.
 """
 
 import asyncio
+import contextvars
 import logging
 import os
 import socket
@@ -120,7 +121,8 @@ def run_dispatch(run_id: str) -> None:
     if settings.VIBECODE_EXECUTOR == "worker":
         return
     loop = asyncio.get_running_loop()
-    task = loop.create_task(run_execute(run_id), name=f"vibecode-{run_id}")
+    # A fresh context: the run must not inherit the request's (its sync executor ends with the request).
+    task = loop.create_task(run_execute(run_id), name=f"vibecode-{run_id}", context=contextvars.Context())
     _tasks[run_id] = task
     task.add_done_callback(lambda _: _tasks.pop(run_id, None))
     _ensure_reaper(loop)

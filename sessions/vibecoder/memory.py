@@ -30,7 +30,7 @@ def memory_open(*, db_path: str | Path, key: str) -> SQLiteSession:
     cache_key = (str(path), key)
     with _lock:
         cached = _open.get(cache_key)
-        if cached is not None and cached[0] == _inode(path) != -1:
+        if cached is not None and cached[0] == _inode(path) != -1 and not cached[1]._closed:
             _open.move_to_end(cache_key)
             return cached[1]
     path.parent.mkdir(parents=True, exist_ok=True)
