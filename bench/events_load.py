@@ -51,8 +51,8 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model_double import ModelDouble, evaluation, patch
-from tests.processes import free_port
+from model_double import ModelDouble, evaluation, patch  # noqa: E402  (needs ROOT on the path)
+from tests.processes import free_port  # noqa: E402
 
 STARTUP_TIMEOUT_S = 120.0
 DELIVERY_GRACE_S = 120.0  # after the last run answered; a client still missing events then fails the benchmark
@@ -240,7 +240,8 @@ class Client:
 def event_rows(database_url: str, project_id: str, after: int) -> list[tuple[int, str, float]]:
     with psycopg.connect(database_url, connect_timeout=10) as conn:
         rows = conn.execute(
-            "SELECT seq, type, created_at FROM vg_sessions_projectevent WHERE project_id = %s AND seq > %s ORDER BY seq",
+            "SELECT seq, type, created_at FROM vg_sessions_projectevent"
+            " WHERE project_id = %s AND seq > %s ORDER BY seq",
             (uuid.UUID(project_id), after),
         ).fetchall()
     return [(seq, kind, created.timestamp()) for seq, kind, created in rows]
@@ -343,7 +344,8 @@ async def bench(
         ]
         subscribed = [asyncio.Event() for _ in clients]
         listeners = [
-            asyncio.create_task(c.listen(s, stop_listening, connect_slots)) for c, s in zip(clients, subscribed)
+            asyncio.create_task(c.listen(s, stop_listening, connect_slots))
+            for c, s in zip(clients, subscribed, strict=True)
         ]
         await asyncio.wait_for(asyncio.gather(*(s.wait() for s in subscribed)), 120)
         connect_errors = [e for c in clients for e in c.errors]
@@ -375,7 +377,7 @@ async def bench(
             await asyncio.sleep(0.2)
         stop_listening.set()
         await asyncio.gather(*listeners)
-        cpu_used = [cpu_seconds(pid) - before for pid, before in zip((*pids, os.getpid()), cpu_before)]
+        cpu_used = [cpu_seconds(pid) - before for pid, before in zip((*pids, os.getpid()), cpu_before, strict=True)]
 
         created = {seq: at for seq, _, at in expected}
         latencies, missing, duplicates, out_of_order, run_out_of_order, receive_times = [], 0, 0, 0, 0, []
@@ -443,7 +445,8 @@ async def bench(
         ("server", f"2 x {args.server}, PostgreSQL + Redis channel layer, model delay {args.model_delay:g} s"),
         (
             "runs",
-            f"{len(results)} concurrent, {len(results) - len(bad_runs)} pending_human_review, all answered in {runs_done - started:.2f} s",
+            f"{len(results)} concurrent, {len(results) - len(bad_runs)} pending_human_review,"
+            f" all answered in {runs_done - started:.2f} s",
         ),
         ("events stored", f"{len(expected)} ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})"),
         ("events published/s", f"{len(expected) / published_window:.1f}" if expected else "-"),

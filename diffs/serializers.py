@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from diffs.models import Diff
+from vibegrapher.output_serializer import OutputModelSerializer
 
 
-class DiffSerializer(serializers.ModelSerializer):
+class DiffSerializer(OutputModelSerializer):
     session_id = serializers.UUIDField(read_only=True)
     project_id = serializers.UUIDField(read_only=True)
 

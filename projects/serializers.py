@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from projects.models import Project
+from vibegrapher.output_serializer import OutputModelSerializer
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(OutputModelSerializer):
     class Meta:
         model = Project
         fields = [

@@ -116,5 +116,7 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(settings.HEARTBEAT_INTERVAL_S)
+            if self.project_id is not None:  # renew the membership before the layer's group expiry drops it
+                await self.channel_layer.group_add(events.group_name(self.project_id), self.channel_name)
             data = events.heartbeat_data(project_id=self.project_id, connections=_connections[self.project_id])
             await self.send_json(events.envelope(events.HEARTBEAT, data))

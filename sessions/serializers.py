@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from sessions.models import ConversationMessage, VibecodeSession
+from vibegrapher.output_serializer import OutputModelSerializer
 
 
-class VibecodeSessionSerializer(serializers.ModelSerializer):
+class VibecodeSessionSerializer(OutputModelSerializer):
     project_id = serializers.UUIDField(read_only=True)
 
     class Meta:

@@ -249,6 +249,7 @@ async def test_hang_longer_than_the_timeout_fails_fast_naming_the_timeout(api, p
         api, session, socket, response, prompt="Pirate, please", says=["did not answer within 1 s"]
     )
     assert elapsed < 10, f"a 1 s timeout took {elapsed:.1f} s to report"
+    settings.OPENAI_TIMEOUT_S = 10.0  # a loaded machine may need more than 1 s for a normal answer
     await assert_next_request_succeeds(api, provider, session)
 
 

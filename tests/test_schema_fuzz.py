@@ -10,6 +10,7 @@ Checks: no 5xx, every status documented, the documented content type, and the bo
 """
 
 import time
+import uuid
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -143,6 +144,7 @@ TALLY = Tally()
 def fuzz_target(provider, settings, monkeypatch) -> Iterator[Seeds]:
     """Seeded objects, the model double as provider, and no run left behind for the next test."""
     settings.VIBECODE_RATE = ""  # the throttle would turn most vibecode requests into 429s
+    settings.VIBEGRAPHER_API_TOKEN = ""  # the token's 401s are checked on their own, below
     # Sandbox runs stay real, but skip importing the Agents SDK up front (seconds per run on a busy
     # machine); the seeded test does not import the workflow, so nothing needs it.
     monkeypatch.setattr(sandbox, "PRELOAD", ())
@@ -176,6 +178,30 @@ def test_api_answers_as_documented(case, fuzz_target):
     _aim_at_seeds(case, fuzz_target)
     response = case.call_and_validate(checks=CHECKS, timeout=REQUEST_TIMEOUT_S)
     TALLY.by_operation[case.operation.label][response.status_code] += 1
+
+
+def test_with_a_token_configured_every_operation_documents_its_401(settings):
+    """A deployment with VIBEGRAPHER_API_TOKEN answers 401 to a request without it, on every operation but
+    /health; the schema must say so, and say the token is optional otherwise."""
+    settings.VIBEGRAPHER_API_TOKEN = "s3cret-token"
+    answered = Counter()
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        case = operation.Case(path_parameters={name: str(uuid.uuid4()) for name in _path_names(operation)})
+        response = case.call(timeout=REQUEST_TIMEOUT_S)
+        answered[response.status_code] += 1
+        if operation.path == "/health":
+            assert response.status_code == 200
+            continue
+        assert response.status_code == 401, f"{operation.label} -> {response.status_code}"
+        case.validate_response(response, checks=CHECKS)
+        security = operation.definition.raw.get("security")
+        assert {"apiToken": []} in security and {} in security, f"{operation.label}: security {security}"
+    print("without the token:", dict(answered))
+
+
+def _path_names(operation) -> list[str]:
+    return [parameter.name for parameter in operation.path_parameters]
 
 
 def test_fuzzer_sent_at_least_1000_requests(capsys):

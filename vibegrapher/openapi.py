@@ -1,8 +1,13 @@
 """Shared OpenAPI descriptions of error answers, so every documented status is one the views give."""
 
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 
 from projects.serializers import ErrorSerializer
+
+TOKEN_SCHEME = "apiToken"
 
 
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
@@ -17,3 +22,33 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
         503: "The model provider is not configured.",
     }
     return {code: OpenApiResponse(ErrorSerializer, description=text[code]) for code in statuses}
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """The optional API token of vibegrapher/access.py: needed only when VIBEGRAPHER_API_TOKEN is set."""
+
+    target_class = "vibegrapher.access.ApiTokenAuthentication"
+    name = TOKEN_SCHEME
+
+    def get_security_definition(self, auto_schema) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Only when the server sets VIBEGRAPHER_API_TOKEN; `X-API-Token: <token>` works too.",
+        }
+
+    def get_security_requirement(self, auto_schema) -> list[dict[str, list]]:
+        return [{TOKEN_SCHEME: []}, {}]  # {}: a server without a token takes requests without one
+
+
+def token_errors_document(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """Postprocessing hook: every operation that takes the token answers 401 without it, so says so."""
+    unauthorized = {
+        "description": errors(401)[401].description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if any(TOKEN_SCHEME in requirement for requirement in operation.get("security", [])):
+                operation["responses"].setdefault("401", unauthorized)
+    return result

@@ -190,6 +190,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "vibegrapher.openapi.token_errors_document",
+    ],
 }
 # When set, every REST call and WebSocket needs this token (see vibegrapher/access.py).
 VIBEGRAPHER_API_TOKEN = os.environ.get("VIBEGRAPHER_API_TOKEN", "")
