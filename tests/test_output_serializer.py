@@ -10,9 +10,9 @@ from projects.serializers import ProjectSerializer
 from projects.services import project_create
 from sessions.serializers import VibecodeSessionSerializer
 from sessions.services import session_get_or_create
-from testcases.models import TestRun
-from testcases.serializers import TestCaseSerializer, TestRunSerializer
-from testcases.services import test_case_create
+from testcases import models as testcase_models
+from testcases import serializers as testcase_serializers
+from testcases import services as testcase_services
 from vibegrapher.output_serializer import OutputModelSerializer
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ def model_serializer_output(serializer_class: type, instance) -> dict:
 def test_every_output_serializer_matches_drf():
     project = project_create(name="Equal Output")
     session, _ = session_get_or_create(project=project, session_type="node", node_id="assistant_agent")
-    test_case = test_case_create(project=project, name="named", test_code="import workflow\n", quick_test=True)
+    test_case = testcase_services.test_case_create(project=project, name="named", test_code="import workflow\n", quick_test=True)
     sparse_diff = Diff.objects.create(
         session=session, project=project, base_commit=project.current_commit, diff_content="", new_code=""
     )
@@ -42,16 +42,16 @@ def test_every_output_serializer_matches_drf():
         human_feedback="fine",
         committed_sha="a" * 40,
     )
-    run = TestRun.objects.create(test_case=test_case, test_name="named", diff=full_diff, status="passed", output="ok")
-    run_without_diff = TestRun.objects.create(test_case=test_case, test_name="named", status="error", error="boom")
+    run = testcase_models.TestRun.objects.create(test_case=test_case, test_name="named", diff=full_diff, status="passed", output="ok")
+    run_without_diff = testcase_models.TestRun.objects.create(test_case=test_case, test_name="named", status="error", error="boom")
     cases = [
         (ProjectSerializer, project),
         (VibecodeSessionSerializer, session),
         (DiffSerializer, sparse_diff),
         (DiffSerializer, full_diff),
-        (TestCaseSerializer, test_case),
-        (TestRunSerializer, run),
-        (TestRunSerializer, run_without_diff),
+        (testcase_serializers.TestCaseSerializer, test_case),
+        (testcase_serializers.TestRunSerializer, run),
+        (testcase_serializers.TestRunSerializer, run_without_diff),
     ]
     for serializer_class, instance in cases:
         assert issubclass(serializer_class, OutputModelSerializer)

@@ -13,6 +13,7 @@ serializer, shared by every response.
 
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
@@ -24,6 +25,11 @@ class OutputModelSerializer(serializers.ModelSerializer):
         readable = cls.__dict__.get("_readable_fields_once")
         if readable is None:  # a race here only builds the same list twice
             readable = [field for field in cls().fields.values() if not field.write_only]
+            for field in readable:
+                if isinstance(field, serializers.DateTimeField) and not hasattr(field, "timezone"):
+                    # Nothing activates another zone, so the current one is always settings.TIME_ZONE
+                    # (UTC); fixing it here saves a context-local lookup per timestamp.
+                    field.timezone = timezone.get_default_timezone()
             cls._readable_fields_once = readable
         ret: dict[str, Any] = {}
         for field in readable:
