@@ -63,6 +63,10 @@ def project_create(*, name: str, code: str = STARTER_WORKFLOW, message: str = IN
 
 def project_delete(*, project: Project) -> None:
     """Delete the project and everything under it; its files go once the delete has committed."""
+    from sessions.models import VibecodeRun
+
+    if VibecodeRun.objects.filter(session__project=project, status__in=VibecodeRun.ACTIVE).exists():
+        raise Conflict("A vibecode run is in progress in this project; wait for it to finish before deleting it.")
     slug = project.slug
     with transaction.atomic():
         project.delete()

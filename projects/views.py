@@ -61,7 +61,7 @@ class ProjectDetailView(APIView):
     def get(self, request: Request, project_id: str) -> Response:
         return Response(ProjectSerializer(selectors.project_get(project_id=project_id)).data)
 
-    @extend_schema(responses={204: None, **errors(404)})
+    @extend_schema(responses={204: None, **errors(404, 409)})
     def delete(self, request: Request, project_id: str) -> Response:
         services.project_delete(project=selectors.project_get(project_id=project_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

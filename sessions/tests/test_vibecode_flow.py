@@ -321,3 +321,14 @@ async def test_bad_bodies_get_400(api, provider, session):
         assert "detail" in response.json()
     response = await api.post("/sessions/not-a-uuid/messages", json={"prompt": "x"})
     assert response.status_code == 404
+
+
+async def test_project_with_a_run_in_progress_cannot_be_deleted(api, provider, session):
+    provider.script(text("slow", delay=1.0))
+    run = asyncio.create_task(api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Question?"}))
+    await asyncio.sleep(0.3)
+    response = await api.delete(f"/projects/{session['project_id']}")
+    assert response.status_code == 409, response.text
+    assert "in progress" in response.json()["detail"]
+    assert (await run).status_code == 200
+    assert (await api.delete(f"/projects/{session['project_id']}")).status_code == 204
