@@ -132,7 +132,11 @@ def server_command(kind: str, workers: int, port: int, app: str) -> list[str]:
 
 
 def service_env(workdir: Path, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "VIBEGRAPHER_", "DATABASE_URL", "REDIS_URL"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "VIBEGRAPHER_", "DATABASE_URL", "REDIS_URL"))
+    }
     env.update(
         DJANGO_SETTINGS_MODULE="vibegrapher.settings",
         DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
@@ -235,16 +239,16 @@ def bench_server(server: str, args: argparse.Namespace, scenarios: list[Scenario
     workdir = Path(tempfile.mkdtemp(prefix="vg-rest-load-"))
     env = service_env(workdir, dict(item.split("=", 1) for item in args.env))
     try:
-        subprocess.run(
-            [PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300
-        )
+        subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
         process, base = start_server(kind, workers, args.app, env, args.server_core, workdir / "server.log")
         try:
             project_ids = seed(base, SEEDED_PROJECTS)
             lua = workdir / "post_projects.lua"
             lua.write_text(POST_SCRIPT)
             # Warm up (imports, first queries, the connection) so the first scenario is not penalised.
-            run_wrk(base, Scenario("warm-up", "GET", "/projects", 4), f"/projects/{project_ids[0]}", 2, args.load_core, None)
+            run_wrk(
+                base, Scenario("warm-up", "GET", "/projects", 4), f"/projects/{project_ids[0]}", 2, args.load_core, None
+            )
             run_wrk(base, Scenario("warm-up", "GET", "/projects", 4), "/projects", 2, args.load_core, None)
             results = []
             for scenario in scenarios:
@@ -267,8 +271,14 @@ def bench_server(server: str, args: argparse.Namespace, scenarios: list[Scenario
                 if args.verbose:
                     print(raw)
                 if process.poll() is not None:
-                    raise SystemExit(f"{kind} died during {scenario.label}:\n{(workdir / 'server.log').read_text()[-3000:]}")
-            errors = [line for line in (workdir / "server.log").read_text().splitlines() if "Traceback" in line or " ERROR " in line]
+                    raise SystemExit(
+                        f"{kind} died during {scenario.label}:\n{(workdir / 'server.log').read_text()[-3000:]}"
+                    )
+            errors = [
+                line
+                for line in (workdir / "server.log").read_text().splitlines()
+                if "Traceback" in line or " ERROR " in line
+            ]
             if errors:
                 print(f"  server log of {label} has {len(errors)} error lines; first: {errors[0]}", flush=True)
             return results
@@ -281,7 +291,10 @@ def bench_server(server: str, args: argparse.Namespace, scenarios: list[Scenario
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-HEADER = "| server | scenario | conc | req/s | p50 ms | p99 ms | failed | server CPU ms/req |\n|---|---|---:|---:|---:|---:|---:|---:|"
+HEADER = (
+    "| server | scenario | conc | req/s | p50 ms | p99 ms | failed | server CPU ms/req |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|"
+)
 
 
 def format_row(r: Result) -> str:

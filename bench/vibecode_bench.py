@@ -57,7 +57,7 @@ def start_server(kind: str, env: dict[str, str], port: int, log: Path, profile: 
     if os.environ.get("BENCH_SERVER_COMMAND"):  # e.g. a profiler wrapping the server
         command = [sys.executable, *os.environ["BENCH_SERVER_COMMAND"].split(), str(port)]
     if profile:  # sample the server with py-spy (pip install py-spy) into a flame-graph-ready file
-        command = ["py-spy", "record", "--format", "raw", "-o", profile, "--", *command]
+        command = ["py-spy", "record", "--gil", "--rate", "250", "--format", "raw", "-o", profile, "--", *command]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 

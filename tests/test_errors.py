@@ -21,7 +21,9 @@ async def test_unknown_url_is_404_json(api, path):
     assert_json_error(await api.get(path), 404)
 
 
-@pytest.mark.parametrize("path", ["/health/", "/projects/", f"/projects/{uuid.uuid4()}/", f"/sessions/{uuid.uuid4()}/messages/"])
+@pytest.mark.parametrize(
+    "path", ["/health/", "/projects/", f"/projects/{uuid.uuid4()}/", f"/sessions/{uuid.uuid4()}/messages/"]
+)
 async def test_trailing_slash_never_redirects(api, path):
     response = await api.get(path)
     print(f"GET {path} ->", response.status_code, response.headers.get("location"))

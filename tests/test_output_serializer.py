@@ -26,7 +26,9 @@ def model_serializer_output(serializer_class: type, instance) -> dict:
 def test_every_output_serializer_matches_drf():
     project = project_create(name="Equal Output")
     session, _ = session_get_or_create(project=project, session_type="node", node_id="assistant_agent")
-    test_case = testcase_services.test_case_create(project=project, name="named", test_code="import workflow\n", quick_test=True)
+    test_case = testcase_services.test_case_create(
+        project=project, name="named", test_code="import workflow\n", quick_test=True
+    )
     sparse_diff = Diff.objects.create(
         session=session, project=project, base_commit=project.current_commit, diff_content="", new_code=""
     )
@@ -42,8 +44,12 @@ def test_every_output_serializer_matches_drf():
         human_feedback="fine",
         committed_sha="a" * 40,
     )
-    run = testcase_models.TestRun.objects.create(test_case=test_case, test_name="named", diff=full_diff, status="passed", output="ok")
-    run_without_diff = testcase_models.TestRun.objects.create(test_case=test_case, test_name="named", status="error", error="boom")
+    run = testcase_models.TestRun.objects.create(
+        test_case=test_case, test_name="named", diff=full_diff, status="passed", output="ok"
+    )
+    run_without_diff = testcase_models.TestRun.objects.create(
+        test_case=test_case, test_name="named", status="error", error="boom"
+    )
     cases = [
         (ProjectSerializer, project),
         (VibecodeSessionSerializer, session),

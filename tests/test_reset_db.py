@@ -84,7 +84,12 @@ async def test_seeded_workflow_imports_and_passes_its_own_tests(api, tmp_path):
         "    print('seeded test', n, 'passed')\n"
     )
     result = run_python(script, workdir)
-    print("python -c <import workflow; run seeded tests> ->", result.returncode, result.stdout.strip(), result.stderr[-800:])
+    print(
+        "python -c <import workflow; run seeded tests> ->",
+        result.returncode,
+        result.stdout.strip(),
+        result.stderr[-800:],
+    )
     assert result.returncode == 0
     assert result.stdout.count("passed") == len(tests) == 2
 

@@ -1,16 +1,21 @@
-"""Django's ASGI handler, serving sync views from a fixed pool of threads the way a threaded WSGI server does.
+"""Django's ASGI handler, serving sync views from a small pool of threads the way a threaded WSGI server does.
 
 Stock `ASGIHandler` gives every request a new thread (a fresh `ThreadSensitiveContext`), so no database
 connection is ever reused, and it crosses from the event loop to that thread and back once per
-middleware method, for the view and for the close. On a plain GET that is most of the time spent.
+middleware method, for the view and for the close. On a plain GET that was most of the time spent.
 Here a request to a sync view is handled in one call on one of `threads` long-lived threads: request
 signals, the whole (sync) middleware stack and the view, each thread keeping its database connection
-(`CONN_MAX_AGE`). Async views (a vibecode run that waits for minutes) keep Django's own async path, so
-they hold no thread while they wait and are cancelled on a client disconnect as before. When every
-pool thread is busy (slow git or sandbox work), further requests take Django's own path too, so a
-full pool never makes a request wait for another.
+(`CONN_MAX_AGE`). Requests wait their turn for a thread in arrival order; a few threads serve more
+requests per second than many, which only fight over the GIL and the SQLite write lock.
+
+Async views (vibecode runs, sandbox test runs, model calls) keep Django's own async path: they hold no
+pool thread while they wait and are cancelled on a client disconnect as before. Sync views are short
+database and git work; should all pool threads still be stuck on it (a long lock wait) with nothing
+finishing for `STALL_S`, further requests take Django's own path too, so a jammed pool never stalls
+the service.
 """
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
@@ -21,6 +26,8 @@ from django.core.handlers.base import BaseHandler
 from django.http import HttpResponseBase
 from django.urls import Resolver404, resolve, set_script_prefix
 
+STALL_S = 1.0
+
 
 class PooledASGIHandler(ASGIHandler):
     def __init__(self, *, threads: int) -> None:
@@ -29,23 +36,32 @@ class PooledASGIHandler(ASGIHandler):
         self._sync_handler.load_middleware(is_async=False)
         self._threads = threads
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http")
-        self._busy = 0  # only touched on the event loop's thread
+        # Both only touched on the event loop's thread.
+        self._in_pool = 0  # requests running on or waiting for a pool thread
+        self._progress_at = time.monotonic()  # last time the pool was seen moving
+
+    def _pool_jammed(self) -> bool:
+        if self._in_pool < self._threads:
+            self._progress_at = time.monotonic()
+            return False
+        return time.monotonic() - self._progress_at > STALL_S
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        if self._busy >= self._threads or _view_is_async(scope):
+        if _view_is_async(scope) or self._pool_jammed():
             await super().__call__(scope, receive, send)
             return
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
-        self._busy += 1
+        self._in_pool += 1
         try:
             response = await sync_to_async(self._respond, thread_sensitive=False, executor=self._pool)(scope, body_file)
         finally:
-            self._busy -= 1
+            self._in_pool -= 1
+            self._progress_at = time.monotonic()
         try:
             await self.send_response(response, send)
         finally:

@@ -14,7 +14,7 @@ from projects.starter_code import STARTER_WORKFLOW, TRIAGE_WORKFLOW
 from projects.tests.git_cli import git
 from sessions.models import ConversationMessage, ProjectEvent, VibecodeSession
 from sessions.services import message_create
-from sessions.vibecoder.memory import memory_items, memory_open
+from sessions.vibecoder.memory import memory_open
 from testcases.models import TestCase as StoredTest
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,7 +84,9 @@ async def test_name_is_stripped_and_slug_comes_from_python_slugify(api):
 
 
 async def test_taken_slug_gets_a_number(api):
-    slugs = [(await create(api, name))["slug"] for name in ("Support Bot", "support bot", "SUPPORT-BOT!", "Support Bot")]
+    slugs = [
+        (await create(api, name))["slug"] for name in ("Support Bot", "support bot", "SUPPORT-BOT!", "Support Bot")
+    ]
     print("slugs:", slugs)
     assert slugs == ["support-bot", "support-bot-2", "support-bot-3", "support-bot-4"]
 
@@ -134,7 +136,11 @@ async def test_body_that_is_not_json_is_400_json(api):
 
 @pytest.mark.parametrize(
     "content_type,content",
-    [("application/x-www-form-urlencoded", b"name=Form"), ("text/plain", b"name=Form"), ("multipart/form-data; boundary=x", b"--x--")],
+    [
+        ("application/x-www-form-urlencoded", b"name=Form"),
+        ("text/plain", b"name=Form"),
+        ("multipart/form-data; boundary=x", b"--x--"),
+    ],
 )
 async def test_body_that_is_not_json_by_content_type_is_415_json(api, content_type, content):
     response = await api.post("/projects", content=content, headers={"content-type": content_type})
@@ -209,7 +215,11 @@ async def test_delete_removes_the_project_and_everything_it_owns(api, media_root
     def fill() -> None:
         message_create(session_id=session["id"], role="user", agent="user", content="hello")
         Diff.objects.create(
-            session_id=session["id"], project_id=body["id"], base_commit=body["current_commit"], diff_content="", new_code=""
+            session_id=session["id"],
+            project_id=body["id"],
+            base_commit=body["current_commit"],
+            diff_content="",
+            new_code="",
         )
         memory = memory_open(db_path=session["conversations_db_path"], key=session["openai_session_key"])
         from asgiref.sync import async_to_sync
@@ -306,7 +316,14 @@ async def test_nodes_of_the_starter_workflow(api):
     start = line_of(STARTER_WORKFLOW, "assistant_agent = Agent(")
     assert response.status_code == 200
     assert response.json() == [
-        {"id": "assistant_agent", "name": "Assistant", "line_start": start, "line_end": start + 3, "tools": [], "handoffs": []}
+        {
+            "id": "assistant_agent",
+            "name": "Assistant",
+            "line_start": start,
+            "line_end": start + 3,
+            "tools": [],
+            "handoffs": [],
+        }
     ]
 
 

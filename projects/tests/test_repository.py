@@ -9,7 +9,21 @@ from projects import repository
 
 @pytest.mark.parametrize(
     "slug",
-    ["../x", "..", ".", "", "a/b", "/etc", "x/../../y", "-leading-dash", "UPPER", "with space", "dot.dot", "a" * 121, "é"],
+    [
+        "../x",
+        "..",
+        ".",
+        "",
+        "a/b",
+        "/etc",
+        "x/../../y",
+        "-leading-dash",
+        "UPPER",
+        "with space",
+        "dot.dot",
+        "a" * 121,
+        "é",
+    ],
 )
 def test_repository_path_refuses_unsafe_slugs(slug):
     with pytest.raises(repository.RepositoryError):

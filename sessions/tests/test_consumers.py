@@ -1,4 +1,7 @@
-"""The project events WebSocket (sessions.consumers) as a browser sees it: subscribe, events, replay, heartbeat, Origin."""
+"""The project events WebSocket (sessions.consumers) as a browser sees it.
+
+Subscribe and unsubscribe, errors, events, replay after a reconnect, heartbeat, Origin checks.
+"""
 
 import asyncio
 import uuid
@@ -89,7 +92,9 @@ async def test_subscribing_to_another_project_leaves_the_first(socket_factory, p
     assert await socket.communicator.receive_nothing(timeout=0.3)
 
 
-@pytest.mark.parametrize("raw", ["not json", "{", "[1, 2]", '"subscribe"', "42", '{"no_type": true}', '{"type": "dance"}'])
+@pytest.mark.parametrize(
+    "raw", ["not json", "{", "[1, 2]", '"subscribe"', "42", '{"no_type": true}', '{"type": "dance"}']
+)
 async def test_bad_client_messages_get_an_error_and_the_socket_stays_usable(socket_factory, project_id, raw):
     socket = await connected(socket_factory, "/ws")
     await socket.communicator.send_to(text_data=raw)
@@ -114,7 +119,11 @@ async def test_published_event_reaches_every_subscriber_of_that_project_only(soc
         message = await socket.receive()
         print("received:", message)
         assert set(message) == {"type", "data", "seq"}
-        assert message == {"type": "test_completed", "data": {"test_name": "quick", "status": "passed"}, "seq": sent["seq"]}
+        assert message == {
+            "type": "test_completed",
+            "data": {"test_name": "quick", "status": "passed"},
+            "seq": sent["seq"],
+        }
     assert await outsider.communicator.receive_nothing(timeout=0.3)
 
 
