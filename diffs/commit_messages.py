@@ -13,23 +13,10 @@ from sessions.models import ConversationMessage
 from sessions.vibecoder.agent_definitions import CommitMessage, commit_message_agent
 from sessions.vibecoder.loop import RunScope, StepRecorder
 from sessions.vibecoder.prompts import commit_message_request
-from sessions.vibecoder.provider import model_provider, provider_require
+from sessions.vibecoder.provider import model_provider, provider_error_text, provider_require
 from vibegrapher.errors import Conflict, ProviderFailed
 
 REFINABLE = (Diff.Status.EVALUATOR_APPROVED, Diff.Status.HUMAN_APPROVED)
-
-
-def _failure_text(exc: Exception) -> str:
-    if isinstance(exc, openai.APIStatusError):
-        return f"The model provider answered {exc.status_code} while refining the commit message: {exc.message}"
-    if isinstance(exc, openai.APIResponseValidationError):
-        return f"The model provider sent an answer that could not be read while refining the commit message: {exc.message}"
-    if isinstance(exc, openai.APITimeoutError):
-        return f"The model provider did not answer within {settings.OPENAI_TIMEOUT_S:g} s while refining the commit message."
-    if isinstance(exc, ModelBehaviorError):
-        return f"The model's answer was not a commit message: {exc}"
-    # A connection error's own message is a bare "Connection error."; its cause says what happened.
-    return f"The connection to the model provider failed while refining the commit message: {exc.__cause__ or exc}"
 
 
 async def commit_message_refine(*, diff: Diff, hint: str | None, current_message: str | None) -> dict:
@@ -66,7 +53,7 @@ async def commit_message_refine(*, diff: Diff, hint: str | None, current_message
             ),
         )
     except (openai.APIError, ModelBehaviorError) as exc:
-        raise ProviderFailed(_failure_text(exc)) from exc
+        raise ProviderFailed(provider_error_text(exc, task="refining the commit message")) from exc
     finally:
         if scope.step_messages:
             await sync_to_async(_link_to_diff)(messages=scope.step_messages, diff=diff)

@@ -12,8 +12,6 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import openai
-from agents import ModelBehaviorError
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
@@ -22,27 +20,13 @@ from projects import repository
 from sessions import events, services
 from sessions.models import ConversationMessage, VibecodeRun
 from sessions.vibecoder.loop import PROVIDER_ERRORS, RunScope, vibecode
+from sessions.vibecoder.provider import provider_error_text
 
 logger = logging.getLogger(__name__)
 
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 _tasks: dict[str, asyncio.Task] = {}
 _reapers: set[asyncio.Task] = set()
-
-
-def _provider_error_text(exc: BaseException) -> str:
-    if isinstance(exc, openai.APIStatusError):
-        return f"The model provider answered {exc.status_code} ({type(exc).__name__}): {exc.message}"
-    if isinstance(exc, openai.APIResponseValidationError):
-        return f"The model provider sent an answer that could not be read: {exc.message}"
-    if isinstance(exc, openai.APITimeoutError):
-        return f"The model provider did not answer within {settings.OPENAI_TIMEOUT_S:g} s."
-    if isinstance(exc, openai.APIConnectionError):
-        # The client's own message is a bare "Connection error."; the cause says what happened.
-        return f"The connection to the model provider failed: {exc.__cause__ or exc}"
-    if isinstance(exc, ModelBehaviorError):
-        return f"The model's answer could not be used: {exc}"
-    return f"The model provider failed ({type(exc).__name__}): {exc}"
 
 
 async def _scope_for(run: VibecodeRun) -> RunScope:
@@ -105,7 +89,7 @@ async def run_execute(run_id: str) -> None:
         result = await vibecode(run, scope)
     except PROVIDER_ERRORS as exc:
         logger.warning("Vibecode run %s: model provider failed: %r", run_id, exc)
-        result = await _failure(scope, run, _provider_error_text(exc), "provider")
+        result = await _failure(scope, run, provider_error_text(exc), "provider")
     except Exception as exc:
         # Recorded and broadcast so the user is told; the traceback goes to the log.
         logger.exception("Vibecode run %s failed unexpectedly", run_id)

@@ -6,6 +6,7 @@ import weakref
 from collections import OrderedDict
 
 import httpx2
+import openai
 from agents import set_tracing_disabled
 from agents.models.openai_provider import OpenAIProvider
 from django.conf import settings
@@ -82,3 +83,22 @@ def openai_client() -> AsyncOpenAI:
 
 def model_provider() -> OpenAIProvider:
     return OpenAIProvider(openai_client=openai_client(), use_responses=True)
+
+
+def provider_error_text(exc: BaseException, *, task: str = "") -> str:
+    """A sentence for the user saying how the model provider failed; `task` says during what."""
+    from agents import ModelBehaviorError
+
+    during = f" while {task}" if task else ""
+    if isinstance(exc, openai.APIStatusError):
+        return f"The model provider answered {exc.status_code} ({type(exc).__name__}){during}: {exc.message}"
+    if isinstance(exc, openai.APIResponseValidationError):
+        return f"The model provider sent an answer that could not be read{during}: {exc.message}"
+    if isinstance(exc, openai.APITimeoutError):
+        return f"The model provider did not answer within {settings.OPENAI_TIMEOUT_S:g} s{during}."
+    if isinstance(exc, openai.APIConnectionError):
+        # The client's own message is a bare "Connection error."; the cause says what happened.
+        return f"The connection to the model provider failed{during}: {exc.__cause__ or exc}"
+    if isinstance(exc, ModelBehaviorError):
+        return f"The model's answer could not be used{during}: {exc}"
+    return f"The model provider failed ({type(exc).__name__}){during}: {exc}"
