@@ -4,9 +4,10 @@ Stock `ASGIHandler` gives every request a new thread (a fresh `ThreadSensitiveCo
 connection is ever reused, and it crosses from the event loop to that thread and back once per
 middleware method, for the view and for the close. On a plain GET that was most of the time spent.
 Here a request to a sync view is handled in one call on one of `threads` long-lived threads: request
-signals, the whole (sync) middleware stack and the view, each thread keeping its database connection
-(`CONN_MAX_AGE`). Requests wait their turn for a thread in arrival order; a few threads serve more
-requests per second than many, which only fight over the GIL and the SQLite write lock.
+signals, the whole (sync) middleware stack and the view, each thread keeping its SQLite connection
+(PostgreSQL connections go back to their pool as before). Requests wait their turn for a thread in
+arrival order; a few threads serve more requests per second than many, which only fight over the GIL
+and the SQLite write lock.
 
 Async views (vibecode runs, sandbox test runs, model calls) keep Django's own async path: they hold no
 pool thread while they wait and are cancelled on a client disconnect as before. Sync views are short
@@ -23,6 +24,7 @@ from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
+from django.db import connections
 from django.http import HttpResponseBase
 from django.urls import Resolver404, resolve, set_script_prefix
 
@@ -77,11 +79,22 @@ class PooledASGIHandler(ASGIHandler):
         if request is not None:
             response = self._sync_handler.get_response(request)
         response._handler_class = self.__class__
+        _keep_sqlite_connections()
         if not response.streaming:
-            # Content is complete, so close now, on this thread: `request_finished` then returns
-            # this thread's database connection (or keeps it, per CONN_MAX_AGE) where it was used.
+            # Content is complete, so close now, on this thread: `request_finished` then sees to
+            # this thread's database connections, where they were used.
             response.close()
         return response
+
+
+def _keep_sqlite_connections() -> None:
+    """Let this pool thread's SQLite connections outlive the request (CONN_MAX_AGE stays 0 for the
+    short-lived threads of Django's own path, whose connections would otherwise linger until a
+    garbage collection); opening one costs more than many a GET. Connections in a bad state are
+    still closed by `request_finished`."""
+    for connection in connections.all(initialized_only=True):
+        if connection.vendor == "sqlite":
+            connection.close_at = None
 
 
 def _view_is_async(scope) -> bool:

@@ -57,7 +57,7 @@ if PRODUCTION:
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "*")
 HOST = os.environ.get("HOST", "0.0.0.0")
 PORT = _env_int("PORT", 8000)
-# Threads per server process that run sync views, each keeping a database connection
+# Threads per server process that run sync views, each keeping its SQLite connection
 # (vibegrapher/asgi_handler.py); more only contend for the GIL and the SQLite write lock.
 WEB_THREADS = _env_int("WEB_THREADS", 4)
 
@@ -113,9 +113,6 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'vibegrapher.sqlite3'}"
 _default_db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
 if _default_db["ENGINE"] == "django.db.backends.sqlite3":
-    # Each of the WEB_THREADS request threads keeps its connection (see vibegrapher/asgi_handler.py).
-    _default_db["CONN_MAX_AGE"] = None
-    _default_db["CONN_HEALTH_CHECKS"] = True
     _default_db["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
