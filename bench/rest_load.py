@@ -10,7 +10,7 @@ For each server it makes a fresh SQLite database (migrate) and media folder, sta
 creates 20 projects over HTTP, then runs wrk under `taskset -c <load core>`:
 
     GET  /projects        c=1, c=32   (20 projects in the list)
-    GET  /projects/:id    c=1, c=16, c=32
+    GET  /projects/:id    c=1, c=16, c=32, c=128
     POST /projects        c=1, c=32   (unique names from a wrk Lua script; each makes a git repository)
 
 and prints requests/s, p50 and p99 latency, failed requests (non-2xx, socket errors and timeouts) and
@@ -66,6 +66,7 @@ SCENARIOS = [
     Scenario("GET /projects/:id", "GET", "/projects/{project_id}", 1),
     Scenario("GET /projects/:id", "GET", "/projects/{project_id}", 16),
     Scenario("GET /projects/:id", "GET", "/projects/{project_id}", 32),
+    Scenario("GET /projects/:id", "GET", "/projects/{project_id}", 128),
     Scenario("POST /projects", "POST", "/projects", 1),
     Scenario("POST /projects", "POST", "/projects", 32),
 ]

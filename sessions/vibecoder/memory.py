@@ -36,13 +36,12 @@ def memory_open(*, db_path: str | Path, key: str) -> SQLiteSession:
     path.parent.mkdir(parents=True, exist_ok=True)
     memory = SQLiteSession(key, path)
     with _lock:
-        replaced = _open.pop(cache_key, None)
+        # Entries that fall out are not closed: a run may still hold them; their connections
+        # close when the last reference goes.
         _open[cache_key] = (_inode(path), memory)
-        evicted = [_open.popitem(last=False)[1][1] for _ in range(max(0, len(_open) - _KEEP))]
-    for stale in [replaced[1]] if replaced else []:
-        stale.close()
-    for stale in evicted:
-        stale.close()
+        _open.move_to_end(cache_key)
+        while len(_open) > _KEEP:
+            _open.popitem(last=False)
     return memory
 
 
