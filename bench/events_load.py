@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from model_double import ModelDouble, evaluation, patch  # noqa: E402  (needs ROOT on the path)
-from tests.processes import free_port  # noqa: E402
+from tests.processes import free_port, stop  # noqa: E402
 
 STARTUP_TIMEOUT_S = 120.0
 DELIVERY_GRACE_S = 120.0  # after the last run answered; a client still missing events then fails the benchmark
@@ -149,16 +149,6 @@ def wait_healthy(processes: list[tuple[subprocess.Popen, str, Path]]) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"server {url} did not answer /health within {STARTUP_TIMEOUT_S:g} s")
         time.sleep(0.2)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # --- Setup through the API ------------------------------------------------------------------------

@@ -38,7 +38,7 @@ async def test_live_vibecode_on_seeded_project(api, real_provider, caplog):
     response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": prompt}, timeout=600)
     body = response.json()
     print(f"result: HTTP {response.status_code} status={body.get('status')} diff_id={body.get('diff_id')}")
-    print(f"expected: HTTP 200 status in (pending_human_review, max_iterations)")
+    print("expected: HTTP 200 status in (pending_human_review, max_iterations)")
     print(f"token usage: {body.get('token_usage')}")
     print("service log:\n" + caplog.text)
     assert response.status_code == 200, body
