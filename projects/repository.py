@@ -9,7 +9,9 @@ import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
+from uuid import uuid4
 
 import pygit2
 from django.conf import settings
@@ -63,7 +65,12 @@ class CommitInfo:
 
 
 def projects_root() -> Path:
-    return Path(settings.MEDIA_PATH).resolve() / "projects"
+    return _projects_root_of(settings.MEDIA_PATH)
+
+
+@lru_cache(maxsize=16)
+def _projects_root_of(media_path: str) -> Path:
+    return Path(media_path).resolve() / "projects"
 
 
 def _inside_projects_root(path: Path) -> Path:
@@ -105,18 +112,53 @@ def _refresh_worktree(repo: pygit2.Repository) -> None:
     repo.checkout(_BRANCH_REF, strategy=pygit2.enums.CheckoutStrategy.FORCE)
 
 
+def repository_build(*, code: str, message: str) -> tuple[Path, Head]:
+    """Make a repository with `code` as the first commit on `main` in a staging folder of the
+    projects root that belongs to no project yet; `repository_install` moves it into place.
+
+    Building it before the project's row is written keeps the git work out of the write transaction.
+    Staging names start with a dot, which no slug does.
+    """
+    root = projects_root()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".new-{uuid4().hex}"
+    staging.mkdir()
+    try:
+        repo = pygit2.init_repository(str(staging), initial_head=BRANCH)
+        tree = _tree_with_workflow(repo, code)
+        sig = _signature()
+        sha = repo.create_commit(_BRANCH_REF, sig, sig, message, tree, [])
+        _refresh_worktree(repo)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging, Head(code=code, sha=str(sha))
+
+
+def repository_install(*, staging: Path, slug: str) -> Path:
+    """Move a repository made by `repository_build` to the folder of project `slug`. A folder already
+    there was left by a project whose row never committed (none with a row can have this slug)."""
+    path = repository_path(slug=slug)
+    staged = _inside_projects_root(staging)
+    if path.exists():
+        shutil.rmtree(path)
+    staged.rename(path)
+    return path
+
+
+def repository_discard(*, staging: Path) -> None:
+    """Remove a staged repository that found no project."""
+    shutil.rmtree(_inside_projects_root(staging), ignore_errors=True)
+
+
 def repository_create(*, slug: str, code: str, message: str) -> Head:
-    """Make the project's repository with `code` as the first commit on `main`."""
+    """Make the repository of project `slug` with `code` as the first commit on `main`."""
     path = repository_path(slug=slug)
     if path.exists():
         raise RepositoryError(f"A repository already exists at {path}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    repo = pygit2.init_repository(str(path), initial_head=BRANCH)
-    tree = _tree_with_workflow(repo, code)
-    sig = _signature()
-    sha = repo.create_commit(_BRANCH_REF, sig, sig, message, tree, [])
-    _refresh_worktree(repo)
-    return Head(code=code, sha=str(sha))
+    staging, head = repository_build(code=code, message=message)
+    repository_install(staging=staging, slug=slug)
+    return head
 
 
 def repository_head(*, path: Path) -> Head:

@@ -1,5 +1,4 @@
 import logging
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,25 +38,29 @@ def project_create(*, name: str, code: str = STARTER_WORKFLOW, message: str = IN
         raise InvalidInput(
             f"The name {name!r} has no letters or digits to make a slug from.", errors={"name": ["Cannot be slugified."]}
         )
-    for _ in range(_SLUG_ATTEMPTS):
-        slug = _free_slug(base)
-        path = repository.repository_path(slug=slug)
-        try:
-            with transaction.atomic():
-                project = Project.objects.create(name=name, slug=slug, repository_path=str(path))
-                if path.exists():  # left behind by a process that died before its row committed
-                    shutil.rmtree(path)
-                try:
-                    head = repository.repository_create(slug=slug, code=code, message=message)
-                except BaseException:
-                    shutil.rmtree(path, ignore_errors=True)
-                    raise
-                project.current_code = head.code
-                project.current_commit = head.sha
-                project.save(update_fields=["current_code", "current_commit"])
-            return project
-        except IntegrityError:
-            continue  # another request took this slug a moment ago; pick the next one
+    staging, head = repository.repository_build(code=code, message=message)
+    try:
+        for attempt in range(_SLUG_ATTEMPTS):
+            # Names are usually new: try the plain slug, and look at the taken ones only when it is not.
+            slug = base if attempt == 0 else _free_slug(base)
+            path = repository.repository_path(slug=slug)
+            try:
+                with transaction.atomic():
+                    project = Project.objects.create(
+                        name=name,
+                        slug=slug,
+                        repository_path=str(path),
+                        current_code=head.code,
+                        current_commit=head.sha,
+                    )
+                    # Inside the transaction: the unique slug makes this folder ours alone.
+                    repository.repository_install(staging=staging, slug=slug)
+                return project
+            except IntegrityError:
+                continue  # another project has this slug; pick the next free one
+    finally:
+        if staging.exists():
+            repository.repository_discard(staging=staging)
     raise InvalidInput(f"Could not find a free slug for {name!r}; try another name.")
 
 

@@ -46,7 +46,7 @@ class HealthView(APIView):
 class ProjectListView(APIView):
     @extend_schema(responses={200: ProjectSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        return Response(ProjectSerializer(selectors.project_list(), many=True).data)
+        return Response(selectors.project_list())
 
     @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer, **errors(400, 413)})
     def post(self, request: Request) -> Response:

@@ -1,5 +1,6 @@
 """The one ASGI router: HTTP goes to Django, WebSockets to the project event consumers."""
 
+import gc
 import os
 
 import django
@@ -24,3 +25,8 @@ application = ProtocolTypeRouter(
         "websocket": OriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Everything loaded so far (Django, DRF, the Agents SDK, openai's models) lives as long as the process.
+# Moving it out of the collector's reach keeps full collections from walking it: they cost 50-100 ms
+# of stalled event loop each, seen as the p99 of the simplest GET.
+gc.freeze()

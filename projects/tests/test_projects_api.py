@@ -185,6 +185,16 @@ async def test_list_is_newest_first_with_every_field(api):
     assert body[0] == created[-1]
 
 
+async def test_list_items_are_exactly_what_get_returns_for_each_project(api):
+    # The list is built without the serializer; a project must look the same in both places.
+    created = [await create(api, f"Same {n}") for n in range(3)]
+    listed = (await api.get("/projects")).json()
+    details = [(await api.get(f"/projects/{p['id']}")).json() for p in listed]
+    print("listed ids:", [p["id"] for p in listed])
+    assert listed == details
+    assert {p["id"] for p in listed} == {p["id"] for p in created}
+
+
 # --- GET /projects/:id -----------------------------------------------------------------------------
 
 
