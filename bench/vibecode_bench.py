@@ -175,7 +175,7 @@ async def main(args: argparse.Namespace) -> None:
             loaded_latency = [value for log in logs for value in latencies(log, double)]
     finally:
         server.send_signal(2 if args.profile else 15)
-        server.wait(timeout=300 if os.environ.get("BENCH_SERVER_COMMAND") else 30)
+        server.wait(timeout=600 if os.environ.get("BENCH_SERVER_COMMAND") else 30)
         double.stop()
 
     print(f"server: {args.server} (1 process), database: SQLite, channel layer: in-memory")

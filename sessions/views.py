@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from projects.selectors import project_get
 from sessions import selectors, services
+from sessions.models import VibecodeRun
 from sessions.serializers import (
     ConversationMessageFullSerializer,
     ConversationMessageSerializer,
@@ -16,7 +17,6 @@ from sessions.serializers import (
     VibecodeResultSerializer,
     VibecodeSessionSerializer,
 )
-from sessions.models import VibecodeRun
 from sessions.vibecoder.executor import run_dispatch, run_wait
 from sessions.vibecoder.provider import provider_require
 from vibegrapher.access import VibecodeRateThrottle

@@ -12,6 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from sessions.vibecoder.provider import provider_warm_up  # noqa: E402
 from vibegrapher.asgi_handler import PooledASGIHandler  # noqa: E402
 from vibegrapher.routing import websocket_urlpatterns  # noqa: E402
 from vibegrapher.websocket_security import OriginValidator  # noqa: E402
@@ -25,6 +26,8 @@ application = ProtocolTypeRouter(
         "websocket": OriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+
+provider_warm_up()  # the first vibecode run would otherwise pay for it
 
 # Everything loaded so far (Django, DRF, the Agents SDK, openai's models) lives as long as the process.
 # Moving it out of the collector's reach keeps full collections from walking it: they cost 50-100 ms

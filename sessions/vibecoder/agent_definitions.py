@@ -3,7 +3,15 @@
 import functools
 from dataclasses import dataclass, field
 
-from agents import Agent, FunctionToolResult, ModelSettings, RunContextWrapper, ToolsToFinalOutputResult, function_tool
+from agents import (
+    Agent,
+    AgentOutputSchema,
+    FunctionToolResult,
+    ModelSettings,
+    RunContextWrapper,
+    ToolsToFinalOutputResult,
+    function_tool,
+)
 from django.conf import settings
 from openai.types.shared import Reasoning
 from pydantic import BaseModel, Field
@@ -118,7 +126,8 @@ def _evaluator(model: str, effort: str) -> Agent:
         instructions=EVALUATOR_INSTRUCTIONS,
         model=model,
         model_settings=_model_settings(model, effort),
-        output_type=Evaluation,
+        # A schema object, not the class: the SDK would rebuild the JSON schema on every turn.
+        output_type=AgentOutputSchema(Evaluation),
     )
 
 
@@ -129,7 +138,7 @@ def _commit_message_writer(model: str, effort: str) -> Agent:
         instructions=EVALUATOR_INSTRUCTIONS + "\nNow only propose a better commit message for the change shown.",
         model=model,
         model_settings=_model_settings(model, effort),
-        output_type=CommitMessage,
+        output_type=AgentOutputSchema(CommitMessage),
     )
 
 

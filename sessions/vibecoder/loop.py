@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from agents import Agent, MaxTurnsExceeded, ModelBehaviorError, ModelResponse, RunConfig, RunContextWrapper, RunHooks, Runner
+from agents import (
+    Agent,
+    MaxTurnsExceeded,
+    ModelBehaviorError,
+    ModelResponse,
+    RunConfig,
+    RunContextWrapper,
+    RunHooks,
+    Runner,
+)
 from asgiref.sync import sync_to_async
 from django.conf import settings
 

@@ -1,9 +1,12 @@
 """The model provider: OpenAI clients configured from settings, and the raw responses they receive."""
 
 import asyncio
+import functools
 import json
+import ssl
 import weakref
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx2
 import openai
@@ -76,9 +79,75 @@ def openai_client() -> AsyncOpenAI:
             base_url=settings.OPENAI_BASE_URL or None,
             timeout=settings.OPENAI_TIMEOUT_S,
             max_retries=settings.OPENAI_MAX_RETRIES,
-            http_client=DefaultAsyncHttpxClient(event_hooks={"response": [_keep_raw_response]}),
+            http_client=DefaultAsyncHttpxClient(verify=_tls_context(), event_hooks={"response": [_keep_raw_response]}),
         )
     return per_loop[key]
+
+
+# A Responses API answer with the parts a vibecode run gets back (reasoning, text, a function call,
+# a JSON-schema text format), for `provider_warm_up`.
+_WARM_UP_RESPONSE = {
+    "id": "resp_warm_up",
+    "object": "response",
+    "created_at": 0,
+    "status": "completed",
+    "model": "warm-up",
+    "output": [
+        {"type": "reasoning", "id": "rs_warm_up", "summary": []},
+        {
+            "type": "message",
+            "id": "msg_warm_up",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": "{}", "annotations": []}],
+        },
+        {
+            "type": "function_call",
+            "id": "fc_warm_up",
+            "call_id": "call_warm_up",
+            "name": "submit_patch",
+            "arguments": "{}",
+            "status": "completed",
+        },
+    ],
+    "parallel_tool_calls": True,
+    "tool_choice": "auto",
+    "tools": [{"type": "function", "name": "submit_patch", "parameters": {}, "strict": True}],
+    "text": {"format": {"type": "json_schema", "name": "warm_up", "schema": {}, "strict": True}},
+    "usage": {
+        "input_tokens": 1,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": 1,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 2,
+    },
+}
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS settings httpx would make for each client (CA bundle, SSL_CERT_FILE), made once:
+    loading the CA bundle is most of the cost of a new client."""
+    return httpx2.create_ssl_context(trust_env=True)
+
+
+async def _warm_up_client() -> None:
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json=_WARM_UP_RESPONSE))
+    http_client = DefaultAsyncHttpxClient(transport=transport)
+    async with AsyncOpenAI(api_key="warm-up", base_url="http://warm-up.invalid/v1", http_client=http_client) as client:
+        await client.responses.create(model="warm-up", input="warm up")
+
+
+def provider_warm_up() -> None:
+    """Do once at start what a process's first model call would do mid-run: load the HTTP transport,
+    the Responses resource and the tracing setup, and build the validators that read a response
+    (0.7 s of a first run that otherwise takes 0.8 s instead of 0.1 s). The call goes to an in-memory
+    transport, never to the network."""
+    set_tracing_disabled(not settings.OPENAI_TRACING)
+    _tls_context()
+    # On a thread of its own: under uvicorn this runs while the server's event loop is running.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="provider-warm-up") as pool:
+        pool.submit(asyncio.run, _warm_up_client()).result()
 
 
 def model_provider() -> OpenAIProvider:

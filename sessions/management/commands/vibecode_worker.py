@@ -1,6 +1,7 @@
 """Execute queued vibecode runs outside the web process (VIBECODE_EXECUTOR=worker)."""
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -10,6 +11,7 @@ from django.core.management.base import BaseCommand
 
 from sessions.models import VibecodeRun
 from sessions.vibecoder import executor
+from sessions.vibecoder.provider import provider_warm_up
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="Execute what is queued now, then exit.")
 
     def handle(self, *args, concurrency: int, poll: float, once: bool, **options):
+        provider_warm_up()
+        gc.freeze()  # see vibegrapher/asgi.py
         asyncio.run(self._serve(concurrency=concurrency, poll=poll, once=once))
 
     async def _serve(self, *, concurrency: int, poll: float, once: bool) -> None:
