@@ -48,9 +48,23 @@ def percentile(values: list[float], fraction: float) -> float:
 def start_server(kind: str, env: dict[str, str], port: int, log: Path, profile: str | None) -> subprocess.Popen:
     if kind == "uvicorn":
         command = [
-            sys.executable, "-m", "uvicorn", "vibegrapher.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--ws", "websockets",
-            "--no-access-log", "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "vibegrapher.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--ws",
+            "websockets",
+            "--no-access-log",
+            "--log-level",
+            "warning",
         ]
     else:
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vibegrapher.asgi:application"]
@@ -179,15 +193,23 @@ async def main(args: argparse.Namespace) -> None:
         double.stop()
 
     print(f"server: {args.server} (1 process), database: SQLite, channel layer: in-memory")
-    print(f"(a) one full run, instant model, median of {len(overhead)}: {statistics.median(overhead):.1f} ms "
-          f"(p90 {percentile(overhead, 0.9):.1f} ms)  target < 50 ms")
+    print(
+        f"(a) one full run, instant model, median of {len(overhead)}: {statistics.median(overhead):.1f} ms "
+        f"(p90 {percentile(overhead, 0.9):.1f} ms)  target < 50 ms"
+    )
     print(f"    server CPU per run (user+system, includes the WebSocket client's connect): {cpu_per_run:.1f} ms")
-    print(f"(b) {args.concurrent} concurrent runs, 500 ms per model call: wall {wall:.2f} s, one run alone "
-          f"{ideal:.2f} s, ratio {wall / ideal:.2f}  target <= 1.3")
-    print(f"(c) model answer -> WebSocket event, instant model: p50 {percentile(instant_latency, 0.5):.1f} ms, "
-          f"p99 {percentile(instant_latency, 0.99):.1f} ms (n={len(instant_latency)})")
-    print(f"    during the {args.concurrent} concurrent runs: p50 {percentile(loaded_latency, 0.5):.1f} ms, "
-          f"p99 {percentile(loaded_latency, 0.99):.1f} ms (n={len(loaded_latency)})  target p99 < 50 ms")
+    print(
+        f"(b) {args.concurrent} concurrent runs, 500 ms per model call: wall {wall:.2f} s, one run alone "
+        f"{ideal:.2f} s, ratio {wall / ideal:.2f}  target <= 1.3"
+    )
+    print(
+        f"(c) model answer -> WebSocket event, instant model: p50 {percentile(instant_latency, 0.5):.1f} ms, "
+        f"p99 {percentile(instant_latency, 0.99):.1f} ms (n={len(instant_latency)})"
+    )
+    print(
+        f"    during the {args.concurrent} concurrent runs: p50 {percentile(loaded_latency, 0.5):.1f} ms, "
+        f"p99 {percentile(loaded_latency, 0.99):.1f} ms (n={len(loaded_latency)})  target p99 < 50 ms"
+    )
 
 
 if __name__ == "__main__":

@@ -66,7 +66,9 @@ class RejectForm(forms.Form):
     feedback = forms.CharField(
         required=False,
         max_length=20_000,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 80, "placeholder": "What should change? (sent to the vibecoder)"}),
+        widget=forms.Textarea(
+            attrs={"rows": 3, "cols": 80, "placeholder": "What should change? (sent to the vibecoder)"}
+        ),
     )
 
 
@@ -93,7 +95,10 @@ def test_rows(test_results: Any) -> list[dict[str, Any]]:
     if isinstance(test_results, dict) and isinstance(test_results.get("results"), list):
         items = test_results["results"]
     elif isinstance(test_results, dict):
-        items = [value if isinstance(value, dict) else {"test_name": key, "status": value} for key, value in test_results.items()]
+        items = [
+            value if isinstance(value, dict) else {"test_name": key, "status": value}
+            for key, value in test_results.items()
+        ]
     elif isinstance(test_results, list):
         items = test_results
     else:
@@ -173,7 +178,9 @@ class DiffAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # diffs come from vibecode runs
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
         diff = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if diff is not None:
@@ -197,7 +204,11 @@ class DiffAdmin(admin.ModelAdmin):
             path("<path:object_id>/approve/", self.admin_site.admin_view(self.approve_view), name="diffs_diff_approve"),
             path("<path:object_id>/reject/", self.admin_site.admin_view(self.reject_view), name="diffs_diff_reject"),
             path("<path:object_id>/commit/", self.admin_site.admin_view(self.commit_view), name="diffs_diff_commit"),
-            path("<path:object_id>/run-tests/", self.admin_site.admin_view(self.run_tests_view), name="diffs_diff_run_tests"),
+            path(
+                "<path:object_id>/run-tests/",
+                self.admin_site.admin_view(self.run_tests_view),
+                name="diffs_diff_run_tests",
+            ),
         ]
         return own + super().get_urls()
 
@@ -288,7 +299,10 @@ class DiffAdmin(admin.ModelAdmin):
         try:
             from testcases.services import diff_run_tests
         except ImportError as exc:
-            messages.error(request, f"Running tests is not available: testcases.services.diff_run_tests cannot be imported ({exc}).")
+            messages.error(
+                request,
+                f"Running tests is not available: testcases.services.diff_run_tests cannot be imported ({exc}).",
+            )
             return False
         try:
             summary = diff_run_tests(diff=diff, test_ids=None)

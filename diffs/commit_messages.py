@@ -23,7 +23,9 @@ async def commit_message_refine(*, diff: Diff, hint: str | None, current_message
     """`{diff_id, original_message, refined_message}`; 503 without a provider, 502 when it fails."""
     provider_require()
     if diff.status not in REFINABLE:
-        raise Conflict(f"Diff {diff.id} is {diff.status}; only diffs that are not yet committed or rejected get a new message.")
+        raise Conflict(
+            f"Diff {diff.id} is {diff.status}; only diffs that are not yet committed or rejected get a new message."
+        )
     original = (current_message or "").strip() or diff.commit_message
     scope = RunScope(
         run_id=f"refine-message-{diff.id}",

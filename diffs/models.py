@@ -21,9 +21,7 @@ class Diff(models.Model):
     diff_content = models.TextField()
     # The whole file as the diff leaves it; what a commit writes.
     new_code = models.TextField()
-    status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.EVALUATOR_APPROVED, db_index=True
-    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.EVALUATOR_APPROVED, db_index=True)
     test_results = models.JSONField(null=True, blank=True)
     tests_run_at = models.DateTimeField(null=True, blank=True)
     vibecoder_prompt = models.TextField(blank=True, default="")

@@ -10,7 +10,9 @@ def diff_get(*, diff_id: UUID | str) -> Diff:
     return get_or_404(Diff.objects.select_related("project", "session"), pk=diff_id, label="Diff")
 
 
-def diff_list(*, project_id: UUID | str | None = None, session_id: UUID | str | None = None, status: str | None = None) -> list[Diff]:
+def diff_list(
+    *, project_id: UUID | str | None = None, session_id: UUID | str | None = None, status: str | None = None
+) -> list[Diff]:
     diffs = Diff.objects.order_by("-created_at")
     if project_id is not None:
         diffs = diffs.filter(project_id=project_id)
@@ -28,7 +30,9 @@ def diff_list(*, project_id: UUID | str | None = None, session_id: UUID | str | 
 
 def diff_preview(*, diff: Diff) -> dict:
     """The file before (at the diff's base commit, read from git) and after the diff."""
-    original = repository.repository_file_at(path=repository.repository_path(slug=diff.project.slug), sha=diff.base_commit)
+    original = repository.repository_file_at(
+        path=repository.repository_path(slug=diff.project.slug), sha=diff.base_commit
+    )
     return {
         "diff_id": diff.id,
         "original_code": original,

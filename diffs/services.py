@@ -58,7 +58,9 @@ def diff_create_proposed(
 
 
 def _not_waiting(diff: Diff, action: str) -> Conflict:
-    return Conflict(f"Diff {diff.id} cannot be {action}: it is {diff.status}, and only evaluator_approved diffs wait for review.")
+    return Conflict(
+        f"Diff {diff.id} cannot be {action}: it is {diff.status}, and only evaluator_approved diffs wait for review."
+    )
 
 
 def _review(*, diff: Diff, status: str, feedback: str | None, action: str) -> Diff:
@@ -74,7 +76,9 @@ def _review(*, diff: Diff, status: str, feedback: str | None, action: str) -> Di
 
 def diff_approve(*, diff: Diff, feedback: str | None = None) -> Diff:
     """evaluator_approved -> human_approved; a comment given with the approval is kept as human_feedback."""
-    return _review(diff=diff, status=Diff.Status.HUMAN_APPROVED, feedback=(feedback or "").strip() or None, action="approved")
+    return _review(
+        diff=diff, status=Diff.Status.HUMAN_APPROVED, feedback=(feedback or "").strip() or None, action="approved"
+    )
 
 
 def diff_reject(*, diff: Diff, feedback: str | None) -> tuple[Diff, VibecodeRun | None]:
@@ -129,7 +133,9 @@ def diff_commit(*, diff: Diff, message: str | None = None) -> Diff:
     with main_change(project_id=diff.project_id) as change:
         diff = Diff.objects.select_for_update().select_related("session").get(pk=diff.pk)
         if diff.status != Diff.Status.HUMAN_APPROVED:
-            raise Conflict(f"Diff {diff.id} cannot be committed: it is {diff.status}, and only human_approved diffs can be.")
+            raise Conflict(
+                f"Diff {diff.id} cannot be committed: it is {diff.status}, and only human_approved diffs can be."
+            )
         code = diff.new_code
         if change.head.sha != diff.base_commit:
             try:

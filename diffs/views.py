@@ -99,7 +99,7 @@ class DiffCommitView(APIView):
         description=(
             "Commits a human_approved diff on main with `commit_message` (default: the diff's) plus the trailers "
             "`Vibegrapher-Diff` and `Vibegrapher-Session`. When main has moved past the diff's base commit the "
-            "change is merged three-way; if it conflicts the answer is 409 \"Base commit mismatch ...\" and nothing "
+            'change is merged three-way; if it conflicts the answer is 409 "Base commit mismatch ..." and nothing '
             "changes. Broadcasts `code_changed` and clears the evaluator's memory of the session."
         ),
     )
@@ -128,6 +128,8 @@ class DiffRefineMessageView(AsyncAPIView):
         data = RefineMessageSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         refined = await commit_message_refine(
-            diff=diff, hint=data.validated_data.get("prompt"), current_message=data.validated_data.get("current_message")
+            diff=diff,
+            hint=data.validated_data.get("prompt"),
+            current_message=data.validated_data.get("current_message"),
         )
         return Response(RefinedMessageSerializer(refined).data)

@@ -14,23 +14,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m model_double",
         description="Run the model double: a local OpenAI Responses API server with canned answers.",
     )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)"
-    )
-    parser.add_argument(
-        "--port", type=int, default=8700, help="port (default 8700; 0 picks a free one)"
-    )
-    parser.add_argument(
-        "--delay", type=float, default=0.0, help="seconds to wait before each answer"
-    )
-    parser.add_argument(
-        "--verbose", "-v", action="store_true", help="log every HTTP request to stderr"
-    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8700, help="port (default 8700; 0 picks a free one)")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each answer")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log every HTTP request to stderr")
     args = parser.parse_args(argv)
 
-    double = ModelDouble(
-        args.host, args.port, default_delay=args.delay, verbose=args.verbose
-    )
+    double = ModelDouble(args.host, args.port, default_delay=args.delay, verbose=args.verbose)
     try:
         double.start()
     except OSError as exc:
@@ -50,9 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  export OPENAI_BASE_URL={double.base_url} OPENAI_API_KEY=anything",
         flush=True,
     )
-    print(
-        f"Script it with POST {double.url}/_double/script; Ctrl-C to stop.", flush=True
-    )
+    print(f"Script it with POST {double.url}/_double/script; Ctrl-C to stop.", flush=True)
     double.serve_forever()
     print("Model double stopped.", flush=True)
     return 0

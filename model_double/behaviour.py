@@ -102,11 +102,7 @@ def _schema(request: dict[str, Any]) -> dict[str, Any] | None:
 def tool_names(request: dict[str, Any]) -> list[str]:
     names = []
     for tool in request.get("tools") or []:
-        if (
-            isinstance(tool, dict)
-            and tool.get("type") == "function"
-            and isinstance(tool.get("name"), str)
-        ):
+        if isinstance(tool, dict) and tool.get("type") == "function" and isinstance(tool.get("name"), str):
             names.append(tool["name"])
     return names
 
@@ -125,9 +121,7 @@ _FENCE_STRICT = re.compile(
     r"^[ \t]*```[ \t]*(?:python3?|py)\b[^\n]*\n(.*?)^[ \t]*```[ \t]*$",
     re.DOTALL | re.MULTILINE | re.IGNORECASE,
 )
-_FENCE_LOOSE = re.compile(
-    r"```[ \t]*(?:python3?|py)\b[^\n]*\n(.*?)```", re.DOTALL | re.IGNORECASE
-)
+_FENCE_LOOSE = re.compile(r"```[ \t]*(?:python3?|py)\b[^\n]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 _ANY_FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 
 
@@ -243,23 +237,15 @@ def _vibecoder(request: dict[str, Any]) -> list[dict[str, Any]]:
         output = _content_text(last.get("output")).strip()
         if name in (None, SUBMIT_PATCH):
             if output.lower().startswith("patch applied"):
-                return [
-                    responses.message_item("Done: I applied the change to workflow.py.")
-                ]
-            first_line = sanitise_one_line(
-                output.split("\n", 1)[0] if output else "no details", 200
-            )
+                return [responses.message_item("Done: I applied the change to workflow.py.")]
+            first_line = sanitise_one_line(output.split("\n", 1)[0] if output else "no details", 200)
             return [
                 responses.message_item(
                     f"Sorry, my patch could not be applied ({first_line}). "
                     "I am giving up on this request; please try rephrasing it."
                 )
             ]
-        return [
-            responses.message_item(
-                f"The tool {name} returned: {sanitise_one_line(output, 200)}"
-            )
-        ]
+        return [responses.message_item(f"The tool {name} returned: {sanitise_one_line(output, 200)}")]
 
     prompt = user_prompt(request)
     if prompt.rstrip().endswith("?"):
@@ -281,9 +267,7 @@ def _vibecoder(request: dict[str, Any]) -> list[dict[str, Any]]:
     comment = sanitise_one_line(prompt) or "vibecoded change"
     arguments = {
         "patch": append_comment_patch(code, comment),
-        "description": sanitise_one_line(
-            f"Add a comment recording the request: {comment}", 200
-        ),
+        "description": sanitise_one_line(f"Add a comment recording the request: {comment}", 200),
     }
     return [responses.function_call_item(SUBMIT_PATCH, json.dumps(arguments))]
 
@@ -299,9 +283,7 @@ def _resolve_ref(ref: str, root: dict[str, Any]) -> dict[str, Any]:
     return node if isinstance(node, dict) else {}
 
 
-def sample_from_schema(
-    schema: Any, root: dict[str, Any] | None = None, depth: int = 0
-) -> Any:
+def sample_from_schema(schema: Any, root: dict[str, Any] | None = None, depth: int = 0) -> Any:
     """A placeholder value valid for a (strict-mode style) JSON schema."""
     if not isinstance(schema, dict) or depth > 12:
         return None
@@ -317,11 +299,7 @@ def sample_from_schema(
     for key in ("anyOf", "oneOf"):
         options = schema.get(key)
         if options:
-            non_null = [
-                o
-                for o in options
-                if not (isinstance(o, dict) and o.get("type") == "null")
-            ]
+            non_null = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
             return sample_from_schema((non_null or options)[0], root, depth + 1)
     if schema.get("allOf"):
         return sample_from_schema(schema["allOf"][0], root, depth + 1)
@@ -332,16 +310,10 @@ def sample_from_schema(
         kind = "object" if "properties" in schema else "string"
     if kind == "object":
         props = schema.get("properties") or {}
-        return {
-            name: sample_from_schema(sub, root, depth + 1)
-            for name, sub in props.items()
-        }
+        return {name: sample_from_schema(sub, root, depth + 1) for name, sub in props.items()}
     if kind == "array":
         count = int(schema.get("minItems") or 0)
-        return [
-            sample_from_schema(schema.get("items") or {}, root, depth + 1)
-            for _ in range(count)
-        ]
+        return [sample_from_schema(schema.get("items") or {}, root, depth + 1) for _ in range(count)]
     if kind == "string":
         return "placeholder from the model double"
     if kind == "integer":
@@ -371,9 +343,7 @@ def _fill_evaluation(value: Any, commit_message: str) -> bool:
 
 def _evaluator_commit_message(request: dict[str, Any]) -> str:
     text = "\n".join(t for _, t in messages(request))
-    match = re.search(
-        r"^\+#\s*(.+)$", text, re.MULTILINE
-    )  # the comment our default patch adds
+    match = re.search(r"^\+#\s*(.+)$", text, re.MULTILINE)  # the comment our default patch adds
     if match:
         subject = sanitise_one_line(match.group(1), 60)
     else:

@@ -33,15 +33,11 @@ def message_item(text: str) -> dict[str, Any]:
         "type": "message",
         "role": "assistant",
         "status": "completed",
-        "content": [
-            {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-        ],
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
     }
 
 
-def function_call_item(
-    name: str, arguments: str, call_id: str | None = None
-) -> dict[str, Any]:
+def function_call_item(name: str, arguments: str, call_id: str | None = None) -> dict[str, Any]:
     return {
         "id": new_id("fc"),
         "type": "function_call",
@@ -137,9 +133,7 @@ def _in_progress_item(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def stream_events(
-    response: dict[str, Any], *, chunk_size: int = 24
-) -> list[dict[str, Any]]:
+def stream_events(response: dict[str, Any], *, chunk_size: int = 24) -> list[dict[str, Any]]:
     """The SSE event payloads for ``response`` (each with ``type`` and ``sequence_number``)."""
     events: list[dict[str, Any]] = []
 
@@ -272,7 +266,5 @@ def sse_frame(event: dict[str, Any]) -> bytes:
     return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
 
-def error_body(
-    message: str, type_: str | None, code: str | None, param: str | None = None
-) -> dict[str, Any]:
+def error_body(message: str, type_: str | None, code: str | None, param: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}

@@ -69,9 +69,7 @@ class Step:
 
     def __post_init__(self) -> None:
         if self.kind not in _ALL_KINDS:
-            raise ValueError(
-                f"unknown step kind {self.kind!r}; expected one of {_ALL_KINDS}"
-            )
+            raise ValueError(f"unknown step kind {self.kind!r}; expected one of {_ALL_KINDS}")
         if self.delay is not None:
             self.delay = float(self.delay)
             if self.delay < 0:
@@ -107,9 +105,7 @@ def normalize_usage(usage: Iterable[int] | None) -> list[int]:
     else:
         values = list(usage)
     if not 2 <= len(values) <= 4:
-        raise ValueError(
-            "usage must be (input_tokens, output_tokens[, cached_tokens[, reasoning_tokens]])"
-        )
+        raise ValueError("usage must be (input_tokens, output_tokens[, cached_tokens[, reasoning_tokens]])")
     numbers = [int(v) for v in values] + [0] * (4 - len(values))
     if any(n < 0 for n in numbers):
         raise ValueError("usage numbers must be >= 0")
@@ -234,9 +230,7 @@ def reply(
     for step in steps:
         if step.kind not in ("text", "function_call"):
             raise ValueError("reply() only combines text/function_call steps")
-    return Step(
-        "reply", {"items": list(steps), "usage": _usage_param(usage)}, delay, match
-    )
+    return Step("reply", {"items": list(steps), "usage": _usage_param(usage)}, delay, match)
 
 
 def default(*, delay: float | None = None, match: str | None = None) -> Step:
@@ -305,9 +299,7 @@ def malformed(*, delay: float | None = None, match: str | None = None) -> Step:
     return Step("malformed", {}, delay, match)
 
 
-def cut_stream(
-    after_events: int = 2, *, delay: float | None = None, match: str | None = None
-) -> Step:
+def cut_stream(after_events: int = 2, *, delay: float | None = None, match: str | None = None) -> Step:
     """Close the connection abruptly. Streaming: after ``after_events`` SSE events (never
     reaching ``response.completed``). JSON: after half of the body (Content-Length promised
     the full body)."""
@@ -346,9 +338,7 @@ def step_from_dict(data: dict[str, Any] | Step) -> Step:
         return reply(*(step_from_dict(item) for item in items), **data)
     builder = _BUILDERS.get(kind)  # type: ignore[arg-type]
     if builder is None:
-        raise ValueError(
-            f"unknown step kind {kind!r}; expected one of {sorted([*_BUILDERS, 'reply'])}"
-        )
+        raise ValueError(f"unknown step kind {kind!r}; expected one of {sorted([*_BUILDERS, 'reply'])}")
     try:
         return builder(**data)
     except TypeError as exc:

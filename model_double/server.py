@@ -83,9 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.double.verbose:
-            sys.stderr.write(
-                f"[model-double] {self.address_string()} {format % args}\n"
-            )
+            sys.stderr.write(f"[model-double] {self.address_string()} {format % args}\n")
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -121,9 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_json(
-        self, status: int, payload: Any, headers: dict[str, str] | None = None
-    ) -> None:
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send_bytes(status, json.dumps(payload).encode(), headers=headers)
 
     def _send_error_json(
@@ -204,9 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         else:
-            self._send_error_json(
-                404, f"model double: no route GET {path}", code="not_found"
-            )
+            self._send_error_json(404, f"model double: no route GET {path}", code="not_found")
 
     def do_POST(self) -> None:
         path = urlsplit(self.path).path.rstrip("/")
@@ -241,9 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_error_json(400, f"model double: bad script: {exc}")
                 return
             self.double.script(*steps)
-            self._send_json(
-                200, {"queued": len(steps), "pending": len(self.double.pending_steps)}
-            )
+            self._send_json(200, {"queued": len(steps), "pending": len(self.double.pending_steps)})
         elif path == "/_double/reset":
             self.double.reset()
             self._send_json(200, {"reset": True})
@@ -286,9 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
 
-        delay = (
-            double.default_delay if step is None or step.delay is None else step.delay
-        )
+        delay = double.default_delay if step is None or step.delay is None else step.delay
         if delay > 0 and double._stopping.wait(delay):
             self._abort()  # the double is stopping: drop hung requests
             return
@@ -312,9 +302,7 @@ class _Handler(BaseHTTPRequestHandler):
         with double._lock:
             double._sent.append((response["id"], time.time()))
 
-    def _output_for(
-        self, request: dict[str, Any], step: Step | None
-    ) -> tuple[list[dict[str, Any]], Any]:
+    def _output_for(self, request: dict[str, Any], step: Step | None) -> tuple[list[dict[str, Any]], Any]:
         if step is None or step.kind in ("default", "cut_stream"):
             return behaviour.default_output(request), None
         if step.kind == "reply":
@@ -328,17 +316,11 @@ class _Handler(BaseHTTPRequestHandler):
         headers = dict(params.get("headers") or {})
         if params.get("retry_after") is not None:
             value = params["retry_after"]
-            headers["retry-after"] = (
-                str(int(value)) if float(value).is_integer() else str(value)
-            )
+            headers["retry-after"] = str(int(value)) if float(value).is_integer() else str(value)
         if params.get("body") is not None:
-            self._send_bytes(
-                params["status"], str(params["body"]).encode(), headers=headers
-            )
+            self._send_bytes(params["status"], str(params["body"]).encode(), headers=headers)
         else:
-            body = responses.error_body(
-                params["message"], params.get("type"), params.get("code")
-            )
+            body = responses.error_body(params["message"], params.get("type"), params.get("code"))
             self._send_json(params["status"], body, headers)
 
     def _malformed(self, stream: bool) -> None:
@@ -396,11 +378,7 @@ def _items_for(step: Step) -> list[dict[str, Any]]:
     if step.kind == "text":
         items.append(responses.message_item(params["content"]))
     elif step.kind == "function_call":
-        items.append(
-            responses.function_call_item(
-                params["name"], params["arguments"], params.get("call_id")
-            )
-        )
+        items.append(responses.function_call_item(params["name"], params["arguments"], params.get("call_id")))
     return items
 
 
@@ -557,18 +535,14 @@ class ModelDouble:
         with self._lock:
             return list(self._errors)
 
-    def wait_for_requests(
-        self, count: int, timeout: float = 5.0
-    ) -> list[dict[str, Any]]:
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Block until at least ``count`` requests arrived (raises TimeoutError)."""
         deadline = time.monotonic() + timeout
         with self._request_arrived:
             while len(self._requests) < count:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(
-                        f"only {len(self._requests)} of {count} requests arrived"
-                    )
+                    raise TimeoutError(f"only {len(self._requests)} of {count} requests arrived")
                 self._request_arrived.wait(remaining)
             return list(self._requests)
 
@@ -597,9 +571,7 @@ class ModelDouble:
                 self._connections.discard(conn)
 
 
-def script_remote(
-    url: str, steps: Iterable[Step | dict[str, Any]], *, timeout: float = 5.0
-) -> dict[str, Any]:
+def script_remote(url: str, steps: Iterable[Step | dict[str, Any]], *, timeout: float = 5.0) -> dict[str, Any]:
     """Queue steps on a double running elsewhere (``url`` = ``http://host:port`` or its ``/v1``)."""
     import urllib.request
 

@@ -36,7 +36,8 @@ def project_create(*, name: str, code: str = STARTER_WORKFLOW, message: str = IN
     base = slugify(name, max_length=100, word_boundary=True)
     if not base:
         raise InvalidInput(
-            f"The name {name!r} has no letters or digits to make a slug from.", errors={"name": ["Cannot be slugified."]}
+            f"The name {name!r} has no letters or digits to make a slug from.",
+            errors={"name": ["Cannot be slugified."]},
         )
     staging, head = repository.repository_build(code=code, message=message)
     try:
@@ -97,7 +98,9 @@ class MainChange:
         """Commit `code` on main, record it on the project and announce `code_changed` once stored."""
         if self.new_head is not None:
             raise RuntimeError("One MainChange makes one commit.")
-        self.new_head = repository.repository_commit(path=self.path, code=code, message=message, parent_sha=self.head.sha)
+        self.new_head = repository.repository_commit(
+            path=self.path, code=code, message=message, parent_sha=self.head.sha
+        )
         project_head_update(project=self.project, head=self.new_head, diff_id=diff_id)
         return self.new_head
 
@@ -134,7 +137,10 @@ def _undo_commit(change: MainChange) -> None:
     undone, change.new_head = change.new_head, None
     if repository.repository_branch_reset(path=change.path, from_sha=undone.sha, to_sha=change.head.sha):
         logger.warning(
-            "Moved main of %s back to %s: the database did not record commit %s", change.project.slug, change.head.sha, undone.sha
+            "Moved main of %s back to %s: the database did not record commit %s",
+            change.project.slug,
+            change.head.sha,
+            undone.sha,
         )
 
 
@@ -152,9 +158,14 @@ def _head_in_agreement(*, project: Project, path: Path) -> repository.Head:
     head = repository.repository_head(path=path)
     if head.sha == project.current_commit:
         return head
-    if project.current_commit and repository.repository_descends_from(path=path, sha=head.sha, ancestor=project.current_commit):
+    if project.current_commit and repository.repository_descends_from(
+        path=path, sha=head.sha, ancestor=project.current_commit
+    ):
         logger.warning(
-            "main of %s is at %s, ahead of the recorded %s; moving it back to the record", project.slug, head.sha, project.current_commit
+            "main of %s is at %s, ahead of the recorded %s; moving it back to the record",
+            project.slug,
+            head.sha,
+            project.current_commit,
         )
         repository.repository_branch_reset(path=path, from_sha=head.sha, to_sha=project.current_commit)
         return repository.repository_head(path=path)

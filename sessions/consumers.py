@@ -26,7 +26,9 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.replayed: set[int] = set()
         # A browser that sent its token as a subprotocol needs one chosen back.
-        await self.accept(subprotocol=TOKEN_SUBPROTOCOL if TOKEN_SUBPROTOCOL in self.scope.get("subprotocols", []) else None)
+        await self.accept(
+            subprotocol=TOKEN_SUBPROTOCOL if TOKEN_SUBPROTOCOL in self.scope.get("subprotocols", []) else None
+        )
         _connections[None] += 1
         self.heartbeat = asyncio.create_task(self._heartbeat())
         project_id = self.scope["url_route"]["kwargs"].get("project_id")
@@ -44,13 +46,13 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         try:
             content = json.loads(text_data if text_data is not None else bytes_data or b"")
         except (json.JSONDecodeError, UnicodeDecodeError):
-            await self._error("Messages must be JSON objects like {\"type\": \"subscribe\", \"project_id\": \"...\"}.")
+            await self._error('Messages must be JSON objects like {"type": "subscribe", "project_id": "..."}.')
             return
         await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs) -> None:
         if not isinstance(content, dict):
-            await self._error("Messages must be JSON objects with a \"type\".")
+            await self._error('Messages must be JSON objects with a "type".')
             return
         kind = content.get("type")
         if kind == "subscribe":

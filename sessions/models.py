@@ -136,3 +136,6 @@ class ProjectEvent(models.Model):
     class Meta:
         ordering = ["seq"]
         constraints = [models.UniqueConstraint(fields=["project", "seq"], name="unique_event_seq_per_project")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type}"

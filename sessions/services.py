@@ -23,7 +23,10 @@ def session_get_or_create(
     """The project's session for that key, created when missing. Returns (session, created)."""
     session_type = session_type or (VibecodeSession.SessionType.NODE if node_id else VibecodeSession.SessionType.GLOBAL)
     if session_type == VibecodeSession.SessionType.GLOBAL and node_id:
-        raise InvalidInput("A global session has no node_id; use session_type 'node'.", errors={"node_id": ["Not allowed for a global session."]})
+        raise InvalidInput(
+            "A global session has no node_id; use session_type 'node'.",
+            errors={"node_id": ["Not allowed for a global session."]},
+        )
     if session_type == VibecodeSession.SessionType.NODE:
         if not node_id:
             raise InvalidInput("A node session needs a node_id.", errors={"node_id": ["This field is required."]})
@@ -114,7 +117,9 @@ def run_start(*, session: VibecodeSession, prompt: str, client_message_id: str |
                 base_commit=project.current_commit,
             )
             events.event_publish(
-                project_id=project.id, event_type=events.CONVERSATION_MESSAGE, data=events.conversation_message_data(message)
+                project_id=project.id,
+                event_type=events.CONVERSATION_MESSAGE,
+                data=events.conversation_message_data(message),
             )
     except IntegrityError:
         # A concurrent request won the race: same client message id, or another run just started.

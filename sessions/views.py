@@ -79,7 +79,11 @@ class SessionMessagesView(AsyncAPIView):
         request=MessageCreateSerializer,
         parameters=[
             OpenApiParameter(
-                "Prefer", str, OpenApiParameter.HEADER, required=False, description="`respond-async` answers 202 at once."
+                "Prefer",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="`respond-async` answers 202 at once.",
             )
         ],
         responses={
@@ -94,13 +98,20 @@ class SessionMessagesView(AsyncAPIView):
         data.is_valid(raise_exception=True)
         provider_require()
         run, created = await sync_to_async(services.run_start)(
-            session=session, prompt=data.validated_data["prompt"], client_message_id=data.validated_data.get("message_id")
+            session=session,
+            prompt=data.validated_data["prompt"],
+            client_message_id=data.validated_data.get("message_id"),
         )
         if created:
             run_dispatch(str(run.id))
         if "respond-async" in request.headers.get("Prefer", ""):
             if run.status in VibecodeRun.ACTIVE:
-                body = {"status": "processing", "session_id": str(session.id), "message_id": run.message_id, "trace_id": run.trace_id}
+                body = {
+                    "status": "processing",
+                    "session_id": str(session.id),
+                    "message_id": run.message_id,
+                    "trace_id": run.trace_id,
+                }
                 return Response(body, status=status.HTTP_202_ACCEPTED)
             return _result_response(run)
         return _result_response(await run_wait(str(run.id)))

@@ -43,3 +43,6 @@ class TestRun(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.test_name}: {self.status}"

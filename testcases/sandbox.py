@@ -107,9 +107,7 @@ FSIZE_LIMIT = 10 * 1024 * 1024
 NOFILE_LIMIT = 256
 NPROC_LIMIT = 64
 TMPFS_KB = 32 * 1024  # /tmp and /dev/shm inside the sandbox (filesystem isolation only)
-WORKDIR_KB = (
-    64 * 1024
-)  # the work directory inside the sandbox (filesystem isolation only)
+WORKDIR_KB = 64 * 1024  # the work directory inside the sandbox (filesystem isolation only)
 STARTUP_S = 30.0  # default wall-clock allowance for interpreter start-up and preloading
 PRELOAD = ("agents",)  # imported before the test's clock starts, when the code mentions them
 TEST_FILENAME = "test_workflow.py"
@@ -165,9 +163,7 @@ def _kernel_at_least(major: int, minor: int) -> bool:
 
 
 def _candidate_modes() -> list[_Mode]:
-    unshare = shutil.which("unshare") or shutil.which(
-        "unshare", path="/usr/bin:/bin:/usr/sbin:/sbin"
-    )
+    unshare = shutil.which("unshare") or shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin")
     ns = (
         "--mount",
         "--pid",
@@ -216,9 +212,7 @@ def _candidate_modes() -> list[_Mode]:
                 nproc=per_ns_nproc,
             )
         )
-        modes.append(
-            _Mode("userns-net", (*userns, "--net", "--"), net=True, nproc=per_ns_nproc)
-        )
+        modes.append(_Mode("userns-net", (*userns, "--net", "--"), net=True, nproc=per_ns_nproc))
     if root:
         # Needs the interpreter to be readable by an arbitrary uid (not the case
         # for e.g. a pyenv install under /root, which only the mount namespace
@@ -613,9 +607,7 @@ def _execute(
         status, error = _classify(
             timed_out, timeout_s, memory_mb, reports, proc.returncode, ready.get("cpu_limit", cpu), text
         )
-    return SandboxResult(
-        status=status, output=text, error=error, execution_time_ms=elapsed_ms
-    )
+    return SandboxResult(status=status, output=text, error=error, execution_time_ms=elapsed_ms)
 
 
 @dataclass(frozen=True)

@@ -106,11 +106,7 @@ def _unescape_mountinfo(field):
     out = []
     i = 0
     while i < len(field):
-        if (
-            field[i] == "\\"
-            and len(field[i + 1 : i + 4]) == 3
-            and field[i + 1 : i + 4].isdigit()
-        ):
+        if field[i] == "\\" and len(field[i + 1 : i + 4]) == 3 and field[i + 1 : i + 4].isdigit():
             out.append(chr(int(field[i + 1 : i + 4], 8)))
             i += 4
         else:
@@ -166,11 +162,7 @@ def setup_filesystem(cfg):
     masks = [m for m in cfg.get("mask", []) if os.path.isdir(m) and m != "/"]
     # drop masks nested in other masks (they are hidden anyway)
     masks = [m for m in masks if not any(o != m and _inside(m, o) for o in masks)]
-    keeps = [
-        k
-        for k in cfg.get("keep", [])
-        if os.path.isdir(k) and any(_inside(k, m) for m in masks)
-    ]
+    keeps = [k for k in cfg.get("keep", []) if os.path.isdir(k) and any(_inside(k, m) for m in masks)]
     tmpfs_dirs = [t for t in cfg.get("tmpfs", []) if os.path.isdir(t)]
 
     # The input files are copied into a fresh tmpfs: the host work directory
@@ -228,8 +220,7 @@ def setup_filesystem(cfg):
         workdir,
         "tmpfs",
         MS_NOSUID | MS_NODEV,
-        f"mode=700,uid={owner},gid={group},size={int(cfg.get('work_kb', 65536))}k,"
-        "nr_inodes=16384",
+        f"mode=700,uid={owner},gid={group},size={int(cfg.get('work_kb', 65536))}k,nr_inodes=16384",
     )
     for name, data in files.items():
         path = os.path.join(workdir, name)

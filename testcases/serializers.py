@@ -30,7 +30,17 @@ class TestRunSerializer(OutputModelSerializer):
 
     class Meta:
         model = TestRun
-        fields = ["id", "test_case_id", "test_name", "diff_id", "status", "output", "error", "execution_time_ms", "created_at"]
+        fields = [
+            "id",
+            "test_case_id",
+            "test_name",
+            "diff_id",
+            "status",
+            "output",
+            "error",
+            "execution_time_ms",
+            "created_at",
+        ]
 
 
 class DiffTestRequestSerializer(serializers.Serializer):

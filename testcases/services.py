@@ -175,7 +175,9 @@ def _run_all(*, diff: Diff, plans: list[_Planned]) -> dict[UUID, TestRun]:
     runs: dict[UUID, TestRun] = {}
     if not plans:
         return runs
-    pool = ThreadPoolExecutor(max_workers=min(len(plans), max(1, settings.SANDBOX_CONCURRENCY)), thread_name_prefix="sandbox")
+    pool = ThreadPoolExecutor(
+        max_workers=min(len(plans), max(1, settings.SANDBOX_CONCURRENCY)), thread_name_prefix="sandbox"
+    )
     try:
         futures: dict[Future[SandboxResult], _Planned] = {pool.submit(_sandbox, p): p for p in plans}
         for future in as_completed(futures):

@@ -94,7 +94,9 @@ class TestRunView(AsyncAPIView):
 class DiffTestsView(AsyncAPIView):
     """Async, like TestRunView: runs the diff's tests (default: the quick ones) against its code."""
 
-    @extend_schema(request=DiffTestRequestSerializer, responses={200: DiffTestResultSerializer, **errors(400, 404, 413)})
+    @extend_schema(
+        request=DiffTestRequestSerializer, responses={200: DiffTestResultSerializer, **errors(400, 404, 413)}
+    )
     async def post(self, request: Request, diff_id: str) -> Response:
         diff = await sync_to_async(diff_get)(diff_id=diff_id)
         data = DiffTestRequestSerializer(data=request.data)

@@ -84,7 +84,9 @@ def start_web(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError(f"web server did not answer /health within {STARTUP_TIMEOUT_S:g} s: {log_path.read_text()[-2000:]}")
+    raise RuntimeError(
+        f"web server did not answer /health within {STARTUP_TIMEOUT_S:g} s: {log_path.read_text()[-2000:]}"
+    )
 
 
 def stop(process: subprocess.Popen) -> None:

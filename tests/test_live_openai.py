@@ -16,7 +16,9 @@ from projects.models import Project
 pytestmark = [
     pytest.mark.live,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.environ.get("OPENAI_API_KEY"), reason="OPENAI_API_KEY is not set; live model tests skipped"),
+    pytest.mark.skipif(
+        not os.environ.get("OPENAI_API_KEY"), reason="OPENAI_API_KEY is not set; live model tests skipped"
+    ),
     pytest.mark.timeout(600),
 ]
 

@@ -47,7 +47,9 @@ def redis_url() -> str:
     # The servers this test starts use Redis; the test process itself may keep the in-memory layer.
     url = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL", "")
     if not url:
-        pytest.skip("needs TEST_REDIS_URL or REDIS_URL (e.g. redis://127.0.0.1:6379/0) for the layer both instances share")
+        pytest.skip(
+            "needs TEST_REDIS_URL or REDIS_URL (e.g. redis://127.0.0.1:6379/0) for the layer both instances share"
+        )
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
     except redis.RedisError as exc:

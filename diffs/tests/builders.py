@@ -16,7 +16,9 @@ HELPFUL = "You are a helpful assistant."
 PIRATE_CODE = STARTER_WORKFLOW.replace(HELPFUL, "You are a pirate assistant.")
 ROBOT_CODE = STARTER_WORKFLOW.replace(HELPFUL, "You are a robot assistant.")
 # Changes the docstring on line 1, far from the instructions on line 7: merges cleanly with either.
-DOCSTRING_CODE = STARTER_WORKFLOW.replace('"""A minimal OpenAI Agents SDK workflow.', '"""A small OpenAI Agents SDK workflow.')
+DOCSTRING_CODE = STARTER_WORKFLOW.replace(
+    '"""A minimal OpenAI Agents SDK workflow.', '"""A small OpenAI Agents SDK workflow.'
+)
 
 PIRATE_PATCH = """--- a/workflow.py
 +++ b/workflow.py
@@ -36,7 +38,12 @@ def project_with_session(name: str = "Review") -> tuple[Project, VibecodeSession
 
 
 def proposed_diff(
-    *, project: Project, session: VibecodeSession, new_code: str, base_commit: str | None = None, message: str = "Change it"
+    *,
+    project: Project,
+    session: VibecodeSession,
+    new_code: str,
+    base_commit: str | None = None,
+    message: str = "Change it",
 ) -> Diff:
     base_commit = base_commit or project.current_commit
     base_code = repository.repository_file_at(path=repo_path(project), sha=base_commit)

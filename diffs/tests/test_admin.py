@@ -34,7 +34,11 @@ def staff(client, admin_user):
 @pytest.fixture
 def pending():
     project, session = project_with_session(name="Admin Review")
-    return project, session, proposed_diff(project=project, session=session, new_code=PIRATE_CODE, message="Make it a pirate")
+    return (
+        project,
+        session,
+        proposed_diff(project=project, session=session, new_code=PIRATE_CODE, message="Make it a pirate"),
+    )
 
 
 def change_url(diff: Diff) -> str:
@@ -72,7 +76,9 @@ def test_changelist_shows_diffs_waiting_for_review_by_default(staff, pending):
     assert [d.pk for d in everything.context["cl"].result_list] == [done.pk, waiting.pk], "newest first"
     approved_only = staff.get(reverse("admin:diffs_diff_changelist"), {"status": "human_approved"})
     assert list(approved_only.context["cl"].result_list) == [done]
-    by_project = staff.get(reverse("admin:diffs_diff_changelist"), {"status": "all", "project__id__exact": str(project.pk)})
+    by_project = staff.get(
+        reverse("admin:diffs_diff_changelist"), {"status": "all", "project__id__exact": str(project.pk)}
+    )
     assert len(by_project.context["cl"].result_list) == 2
 
 
@@ -94,7 +100,9 @@ def test_change_page_renders_the_diff_reasoning_and_actions(staff, pending):
 def test_change_page_shows_cached_test_results(staff, pending):
     _, _, diff = pending
     Diff.objects.filter(pk=diff.pk).update(
-        test_results={"results": [{"test_name": "has_assistant", "status": "passed", "output": "ok", "execution_time_ms": 42}]}
+        test_results={
+            "results": [{"test_name": "has_assistant", "status": "passed", "output": "ok", "execution_time_ms": 42}]
+        }
     )
     html = staff.get(change_url(diff)).content.decode()
     assert "has_assistant" in html
@@ -214,7 +222,9 @@ def test_run_quick_tests_says_clearly_when_it_cannot(staff, pending, monkeypatch
 
     monkeypatch.setattr("testcases.services.diff_run_tests", broken, raising=False)
     response = staff.post(action_url(diff, "run_tests"), follow=True)
-    assert page_messages(response) == [f"The quick tests of diff {diff.id} failed to run: RuntimeError: sandbox exploded"]
+    assert page_messages(response) == [
+        f"The quick tests of diff {diff.id} failed to run: RuntimeError: sandbox exploded"
+    ]
 
 
 def test_unknown_diff_in_an_action_is_404(staff):

@@ -65,7 +65,9 @@ def vibecoded_diff(provider) -> Diff:
     _project, session = project_with_session(name="Browser Review")
     provider.script(
         patch(PIRATE_PATCH, "Make the assistant a pirate", match="vibecoder"),
-        evaluation(True, "Changes only the instructions, as asked.", "Make the assistant talk like a pirate", match="evaluator"),
+        evaluation(
+            True, "Changes only the instructions, as asked.", "Make the assistant talk like a pirate", match="evaluator"
+        ),
     )
     run, _ = run_start(session=session, prompt="Make it talk like a pirate", client_message_id=None)
     async_to_sync(run_execute)(str(run.id))
@@ -92,16 +94,24 @@ def test_staff_approves_and_commits_in_the_browser(browser, live_server, admin_u
     added = browser.find_elements(By.CSS_SELECTOR, "#diff-view .diff-added")
     removed = browser.find_elements(By.CSS_SELECTOR, "#diff-view .diff-removed")
     print("added lines:", [line.text for line in added], "removed lines:", [line.text for line in removed])
-    assert [line.text for line in added] == ['+    instructions="You are a pirate assistant. Answer clearly and briefly.",']
-    assert [line.text for line in removed] == ['-    instructions="You are a helpful assistant. Answer clearly and briefly.",']
+    assert [line.text for line in added] == [
+        '+    instructions="You are a pirate assistant. Answer clearly and briefly.",'
+    ]
+    assert [line.text for line in removed] == [
+        '-    instructions="You are a helpful assistant. Answer clearly and briefly.",'
+    ]
     assert added[0].value_of_css_property("background-color") == "rgba(230, 255, 236, 1)"
     assert "Changes only the instructions" in browser.find_element(By.ID, "diff-evaluator-reasoning").text
     assert browser.find_element(By.ID, "diff-status").text == "evaluator_approved"
 
     click(browser, "diff-approve")
-    WebDriverWait(browser, 10).until(expected_conditions.text_to_be_present_in_element((By.ID, "diff-status"), "human_approved"))
+    WebDriverWait(browser, 10).until(
+        expected_conditions.text_to_be_present_in_element((By.ID, "diff-status"), "human_approved")
+    )
     click(browser, "diff-commit")
-    WebDriverWait(browser, 10).until(expected_conditions.text_to_be_present_in_element((By.ID, "diff-status"), "committed"))
+    WebDriverWait(browser, 10).until(
+        expected_conditions.text_to_be_present_in_element((By.ID, "diff-status"), "committed")
+    )
 
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "admin_review.png"

@@ -34,7 +34,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 async def approved():
     project, session = await sync_to_async(project_with_session)()
-    diff = await sync_to_async(approved_diff)(project=project, session=session, new_code=PIRATE_CODE, message="Make it a pirate")
+    diff = await sync_to_async(approved_diff)(
+        project=project, session=session, new_code=PIRATE_CODE, message="Make it a pirate"
+    )
     return project, session, diff
 
 
@@ -300,7 +302,9 @@ async def test_commit_clears_evaluator_memory_and_keeps_the_vibecoders(api, prov
     assert status == 200
     vibecoder_after = await asyncio.to_thread(memory_items, db_path=db_path, key=session.openai_session_key)
     evaluator_after = await asyncio.to_thread(memory_items, db_path=db_path, key=session.evaluator_session_key)
-    print(f"memory items: vibecoder {len(vibecoder_before)} -> {len(vibecoder_after)}, evaluator {len(evaluator_before)} -> {len(evaluator_after)}")
+    print(
+        f"memory items: vibecoder {len(vibecoder_before)} -> {len(vibecoder_after)}, evaluator {len(evaluator_before)} -> {len(evaluator_after)}"
+    )
     assert evaluator_after == []
     assert vibecoder_after == vibecoder_before
 

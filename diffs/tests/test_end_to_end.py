@@ -32,7 +32,9 @@ async def test_vibecode_review_and_commit_over_the_api(api, provider, socket_fac
 
     provider.script(
         patch(PATCH, "Make the assistant a pirate", usage=(120, 30), match="vibecoder"),
-        evaluation(True, "Does what was asked.", "Make the assistant talk like a pirate", usage=(200, 40), match="evaluator"),
+        evaluation(
+            True, "Does what was asked.", "Make the assistant talk like a pirate", usage=(200, 40), match="evaluator"
+        ),
     )
     result = (await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Talk like a pirate"})).json()
     print("vibecode:", result["status"], "token usage:", result["token_usage"])

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 async def pending():
     project, session = await sync_to_async(project_with_session)()
-    diff = await sync_to_async(proposed_diff)(project=project, session=session, new_code=PIRATE_CODE, message="change stuff")
+    diff = await sync_to_async(proposed_diff)(
+        project=project, session=session, new_code=PIRATE_CODE, message="change stuff"
+    )
     return project, session, diff
 
 
@@ -29,7 +31,11 @@ async def refine(api, diff_id, body=None) -> tuple[int, dict]:
 
 async def test_refined_message_comes_from_the_evaluator_and_changes_nothing(api, provider, pending):
     _, session, diff = pending
-    provider.script(json_output({"commit_message": "feat: make the assistant talk like a pirate"}, usage=(80, 12), match="structured"))
+    provider.script(
+        json_output(
+            {"commit_message": "feat: make the assistant talk like a pirate"}, usage=(80, 12), match="structured"
+        )
+    )
     status, body = await refine(api, diff.id, {"prompt": "Use a conventional commit prefix"})
     assert status == 200
     assert body == {

@@ -33,7 +33,9 @@ async def history():
     project, session = await sync_to_async(project_with_session)(name="History")
     initial = project.current_commit
     pirate = await sync_to_async(committed)(project, session, PIRATE_CODE)
-    docstring = await sync_to_async(committed)(project, session, DOCSTRING_CODE.replace(HELPFUL, "You are a pirate assistant."))
+    docstring = await sync_to_async(committed)(
+        project, session, DOCSTRING_CODE.replace(HELPFUL, "You are a pirate assistant.")
+    )
     return project, session, {"initial": initial, "pirate": pirate, "docstring": docstring}
 
 

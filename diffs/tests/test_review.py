@@ -122,7 +122,13 @@ async def test_two_concurrent_reviews_only_one_wins(api, pending, no_provider):
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"approved": "maybe"}, {"approved": None}, {"feedback": "no approved field"}, {"approved": True, "feedback": ["x"]}],
+    [
+        {},
+        {"approved": "maybe"},
+        {"approved": None},
+        {"feedback": "no approved field"},
+        {"approved": True, "feedback": ["x"]},
+    ],
 )
 async def test_bad_review_bodies_are_400(api, pending, body):
     _, _, diff = pending
@@ -134,7 +140,9 @@ async def test_bad_review_bodies_are_400(api, pending, body):
 
 async def test_malformed_json_is_400(api, pending):
     _, _, diff = pending
-    response = await api.post(f"/diffs/{diff.id}/review", content=b"{nope", headers={"content-type": "application/json"})
+    response = await api.post(
+        f"/diffs/{diff.id}/review", content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert "detail" in response.json()
 
@@ -227,7 +235,9 @@ async def test_reject_while_a_run_is_active_rejects_but_starts_no_run(api, provi
         patch(ROBOT_PATCH, "Robot", match="vibecoder", delay=1.0),
         evaluation(True, "Fine.", "Robot", match="evaluator"),
     )
-    busy = await api.post(f"/sessions/{session.id}/messages", json={"prompt": "Robot"}, headers={"Prefer": "respond-async"})
+    busy = await api.post(
+        f"/sessions/{session.id}/messages", json={"prompt": "Robot"}, headers={"Prefer": "respond-async"}
+    )
     assert busy.status_code == 202
 
     status, body = await review(api, diff.id, {"approved": False, "feedback": "No pirates."})

@@ -16,6 +16,4 @@ class _StandInSettings:
 
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.hasplugin("django"):
-        config.pluginmanager.register(
-            _StandInSettings(), "model-double-stand-in-settings"
-        )
+        config.pluginmanager.register(_StandInSettings(), "model-double-stand-in-settings")

@@ -88,9 +88,7 @@ def make_client(double: ModelDouble, **kwargs) -> AsyncOpenAI:
 
 
 def run_config(client: AsyncOpenAI) -> RunConfig:
-    return RunConfig(
-        model_provider=OpenAIProvider(openai_client=client, use_responses=True)
-    )
+    return RunConfig(model_provider=OpenAIProvider(openai_client=client, use_responses=True))
 
 
 async def run_agent(agent: Agent, prompt: str, client: AsyncOpenAI, *, streamed: bool):
@@ -105,9 +103,7 @@ async def run_agent(agent: Agent, prompt: str, client: AsyncOpenAI, *, streamed:
     return result, seen
 
 
-def make_vibecoder(
-    outcome: str | None = None, calls: list | None = None, workdir: Path | None = None
-) -> Agent:
+def make_vibecoder(outcome: str | None = None, calls: list | None = None, workdir: Path | None = None) -> Agent:
     """A vibecoder agent whose submit_patch tool records the call and (optionally) runs git apply."""
 
     @function_tool
@@ -124,11 +120,7 @@ def make_vibecoder(
                 cwd=workdir,
                 capture_output=True,
             )
-            return (
-                "Patch applied."
-                if done.returncode == 0
-                else f"Error: {done.stderr.strip()}"
-            )
+            return "Patch applied." if done.returncode == 0 else f"Error: {done.stderr.strip()}"
         return outcome or "Patch applied."
 
     return Agent(
@@ -178,18 +170,13 @@ async def test_text_answer(double, streamed):
 
 
 async def test_raw_client_stream_sequence_numbers(double):
-    double.script(
-        text("A fairly long answer that is split into several deltas by the double.")
-    )
+    double.script(text("A fairly long answer that is split into several deltas by the double."))
     client = make_client(double)
     stream = await client.responses.create(model="gpt-test", input="hi", stream=True)
     events = [event async for event in stream]
     assert [e.sequence_number for e in events] == list(range(len(events)))
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
-    assert (
-        deltas
-        == "A fairly long answer that is split into several deltas by the double."
-    )
+    assert deltas == "A fairly long answer that is split into several deltas by the double."
     completed = events[-1].response
     assert completed.status == "completed" and completed.output_text == deltas
     assert completed.usage.input_tokens == 100 and completed.usage.total_tokens == 150
@@ -216,9 +203,7 @@ async def test_function_tool_round_trip(double, streamed):
         patch(diff, "Add y", usage=(10, 5), match="vibecoder"),
         text("Done, I added y.", usage=(20, 7), match="vibecoder"),
     )
-    result, _ = await run_agent(
-        make_vibecoder(calls=calls), "add y", make_client(double), streamed=streamed
-    )
+    result, _ = await run_agent(make_vibecoder(calls=calls), "add y", make_client(double), streamed=streamed)
 
     assert result.final_output == "Done, I added y."
     assert calls == [{"patch": diff, "description": "Add y"}]
@@ -273,12 +258,8 @@ async def test_structured_output(double, streamed):
             match="evaluator",
         )
     )
-    agent = Agent(
-        name="Evaluator", instructions="Judge the patch.", output_type=Evaluation
-    )
-    result, _ = await run_agent(
-        agent, "Evaluate this diff", make_client(double), streamed=streamed
-    )
+    agent = Agent(name="Evaluator", instructions="Judge the patch.", output_type=Evaluation)
+    result, _ = await run_agent(agent, "Evaluate this diff", make_client(double), streamed=streamed)
 
     assert result.final_output == Evaluation(
         approved=False, reasoning="Breaks the triage agent.", commit_message="Reject"
@@ -289,9 +270,7 @@ async def test_structured_output(double, streamed):
 
 
 async def test_default_evaluator_approves(double):
-    agent = Agent(
-        name="Evaluator", instructions="Judge the patch.", output_type=Evaluation
-    )
+    agent = Agent(name="Evaluator", instructions="Judge the patch.", output_type=Evaluation)
     diff = append_comment_patch(STARTER, "Make it friendlier")
     result, _ = await run_agent(
         agent,
@@ -374,9 +353,7 @@ async def test_cut_stream_raises(double, streamed):
         await run_agent(Agent(name="A"), "hi", make_client(double), streamed=streamed)
     # The server keeps serving after an aborted connection.
     double.script(text("still alive"))
-    result, _ = await run_agent(
-        Agent(name="A"), "hi", make_client(double), streamed=streamed
-    )
+    result, _ = await run_agent(Agent(name="A"), "hi", make_client(double), streamed=streamed)
     assert result.final_output == "still alive"
 
 
@@ -386,9 +363,7 @@ async def test_match_mismatch_is_recorded(double):
         openai.InternalServerError,
         match="meant for a evaluator request but got a other",
     ):
-        await run_agent(
-            Agent(name="A"), "hi", make_client(double, max_retries=2), streamed=False
-        )
+        await run_agent(Agent(name="A"), "hi", make_client(double, max_retries=2), streamed=False)
     assert len(double.requests) == 1  # x-should-retry: false stops client retries
     assert len(double.errors) == 1 and "evaluator" in double.errors[0]
 
@@ -422,9 +397,7 @@ async def test_hang_times_out_on_the_client(double):
 async def test_stop_releases_hung_requests():
     double = ModelDouble().start()
     double.script(text("never", delay=60))
-    client = AsyncOpenAI(
-        base_url=double.base_url, api_key="t", max_retries=0, timeout=10
-    )
+    client = AsyncOpenAI(base_url=double.base_url, api_key="t", max_retries=0, timeout=10)
     task = asyncio.create_task(client.responses.create(model="m", input="x"))
     await asyncio.to_thread(double.wait_for_requests, 1)
     started = time.monotonic()
@@ -454,13 +427,9 @@ async def test_fifty_concurrent_raw_requests(double):
     double.script(*[text(f"answer {i}", delay=0.5) for i in range(50)])
     client = make_client(double)
     started = time.monotonic()
-    responses = await asyncio.gather(
-        *(client.responses.create(model="m", input=str(i)) for i in range(50))
-    )
+    responses = await asyncio.gather(*(client.responses.create(model="m", input=str(i)) for i in range(50)))
     assert time.monotonic() - started < 6.0  # serialised: 25 s
-    assert sorted(r.output_text for r in responses) == sorted(
-        f"answer {i}" for i in range(50)
-    )
+    assert sorted(r.output_text for r in responses) == sorted(f"answer {i}" for i in range(50))
 
 
 # ------------------------------------------------------------------------------ default behaviour
@@ -481,9 +450,7 @@ def _git_workdir(tmp_path: Path, code: str) -> Path:
     ],
 )
 @pytest.mark.parametrize("streamed", [False, True])
-async def test_default_vibecoder_patch_applies_with_git(
-    double, tmp_path, message_format, streamed
-):
+async def test_default_vibecoder_patch_applies_with_git(double, tmp_path, message_format, streamed):
     workdir = _git_workdir(tmp_path, STARTER)
     calls: list = []
     prompt = 'Change the instructions to "Be a pirate"\nand keep it short'
@@ -498,18 +465,13 @@ async def test_default_vibecoder_patch_applies_with_git(
     assert len(calls) == 1
     assert result.final_output.startswith("Done")
     new_code = (workdir / "workflow.py").read_text()
-    assert (
-        new_code
-        == STARTER + '# Change the instructions to "Be a pirate" and keep it short\n'
-    )
+    assert new_code == STARTER + '# Change the instructions to "Be a pirate" and keep it short\n'
     compile(new_code, "workflow.py", "exec")
     assert "@@ -6,3 +6,4 @@" in calls[0]["patch"]
     assert calls[0]["description"]
 
 
-@pytest.mark.parametrize(
-    "fence", ["```python\n{code}```", "```python\n{code}\n```", "```py\n{code}\n\n```"]
-)
+@pytest.mark.parametrize("fence", ["```python\n{code}```", "```python\n{code}\n```", "```py\n{code}\n\n```"])
 @pytest.mark.parametrize("code", ["x = 1\n", "", "def f():\n    return 1\n"])
 def test_default_patch_for_small_files_and_fence_styles(tmp_path, code, fence):
     # The double assumes the file ends with exactly one newline (trailing blank lines in the
@@ -537,13 +499,8 @@ def test_extract_prompt_variants():
     code = "```python\nx = 1\n```"
     assert extract_prompt(f"Add a tool\n\n{code}") == "Add a tool"
     assert extract_prompt(f"Current workflow.py:\n{code}\n\nAdd a tool") == "Add a tool"
-    assert (
-        extract_prompt(f"## Request\nAdd a tool?\n\n## Code\n{code}") == "Add a tool?"
-    )
-    assert (
-        extract_prompt(f"User request: Add\na tool\n\nSome notes\n{code}")
-        == "Add\na tool"
-    )
+    assert extract_prompt(f"## Request\nAdd a tool?\n\n## Code\n{code}") == "Add a tool?"
+    assert extract_prompt(f"User request: Add\na tool\n\nSome notes\n{code}") == "Add\na tool"
 
 
 def test_prompt_and_code_in_separate_messages():
@@ -570,9 +527,7 @@ def test_prompt_and_code_in_separate_messages():
 async def test_default_vibecoder_question_gets_text(double):
     calls: list = []
     message = f"What does this workflow do?\n\n```python\n{STARTER}```"
-    result, _ = await run_agent(
-        make_vibecoder(calls=calls), message, make_client(double), streamed=False
-    )
+    result, _ = await run_agent(make_vibecoder(calls=calls), message, make_client(double), streamed=False)
     assert calls == []
     assert "What does this workflow do?" in result.final_output
 
@@ -580,9 +535,7 @@ async def test_default_vibecoder_question_gets_text(double):
 async def test_default_vibecoder_gives_up_after_failed_patch(double):
     calls: list = []
     agent = make_vibecoder(outcome="Error: the patch does not apply", calls=calls)
-    result, _ = await run_agent(
-        agent, f"rename it\n```python\n{STARTER}```", make_client(double), streamed=True
-    )
+    result, _ = await run_agent(agent, f"rename it\n```python\n{STARTER}```", make_client(double), streamed=True)
     assert len(calls) == 1
     assert "giving up" in result.final_output
     assert "the patch does not apply" in result.final_output
@@ -590,9 +543,7 @@ async def test_default_vibecoder_gives_up_after_failed_patch(double):
 
 async def test_default_vibecoder_without_code(double):
     calls: list = []
-    result, _ = await run_agent(
-        make_vibecoder(calls=calls), "add an agent", make_client(double), streamed=False
-    )
+    result, _ = await run_agent(make_vibecoder(calls=calls), "add an agent", make_client(double), streamed=False)
     assert calls == []
     assert "could not find" in result.final_output
 
@@ -610,23 +561,10 @@ async def test_default_step_with_match(double):
 
 
 def test_classify():
-    assert (
-        classify({"tools": [{"type": "function", "name": "submit_patch"}]})
-        == "vibecoder"
-    )
+    assert classify({"tools": [{"type": "function", "name": "submit_patch"}]}) == "vibecoder"
     schema = {"type": "object", "properties": {"approved": {"type": "boolean"}}}
-    assert (
-        classify(
-            {"text": {"format": {"type": "json_schema", "name": "x", "schema": schema}}}
-        )
-        == "evaluator"
-    )
-    assert (
-        classify(
-            {"text": {"format": {"type": "json_schema", "name": "x", "schema": {}}}}
-        )
-        == "structured"
-    )
+    assert classify({"text": {"format": {"type": "json_schema", "name": "x", "schema": schema}}}) == "evaluator"
+    assert classify({"text": {"format": {"type": "json_schema", "name": "x", "schema": {}}}}) == "structured"
     assert classify({"input": "hi"}) == "other"
 
 
@@ -660,18 +598,13 @@ async def test_http_control_endpoints(double):
     assert len(await asyncio.to_thread(_http, double, "GET", "/_double/script")) == 2
     client = make_client(double)
     response = await client.responses.create(model="m", input="first")
-    assert (
-        response.output_text == "scripted over http"
-        and response.usage.total_tokens == 11
-    )
+    assert response.output_text == "scripted over http" and response.usage.total_tokens == 11
     with pytest.raises(openai.RateLimitError):
         await client.responses.create(model="m", input="second")
     requests = await asyncio.to_thread(_http, double, "GET", "/_double/requests")
     assert [r["input"] for r in requests] == ["first", "second"]
     await asyncio.to_thread(script_remote, double.base_url, [patch("diff", "d")])
-    assert await asyncio.to_thread(_http, double, "POST", "/_double/reset") == {
-        "reset": True
-    }
+    assert await asyncio.to_thread(_http, double, "POST", "/_double/reset") == {"reset": True}
     assert double.requests == [] and double.pending_steps == []
 
 

@@ -81,9 +81,7 @@ def test_no_file_headers():
 
 
 def test_no_at_at_line_at_all():
-    assert (
-        apply("--- a/workflow.py\n+++ b/workflow.py\n" + CHANGE_CLEAN) == WORKFLOW_LOWER
-    )
+    assert apply("--- a/workflow.py\n+++ b/workflow.py\n" + CHANGE_CLEAN) == WORKFLOW_LOWER
     assert apply(CHANGE_CLEAN) == WORKFLOW_LOWER
 
 
@@ -102,11 +100,7 @@ def test_bare_at_at():
 
 
 def test_markdown_code_fences():
-    patch = (
-        "```diff\n--- a/workflow.py\n+++ b/workflow.py\n@@ -9,6 +9,6 @@\n"
-        + CHANGE_CLEAN
-        + "```\n"
-    )
+    patch = "```diff\n--- a/workflow.py\n+++ b/workflow.py\n@@ -9,6 +9,6 @@\n" + CHANGE_CLEAN + "```\n"
     assert apply(patch) == WORKFLOW_LOWER
     assert apply("\n```\n@@\n" + CHANGE_CLEAN + "```") == WORKFLOW_LOWER
 
@@ -120,21 +114,15 @@ def test_crlf_patch_against_lf_file():
 
 def test_crlf_file_with_lf_patch_stays_crlf():
     original = WORKFLOW.replace("\n", "\r\n")
-    patch = "@@ -9,6 +9,7 @@\n" + CHANGE_CLEAN.replace(
-        "     return out\n", "+    out.sort()\n     return out\n"
-    )
-    expected = WORKFLOW_LOWER.replace(
-        "    return out\n", "    out.sort()\n    return out\n"
-    )
+    patch = "@@ -9,6 +9,7 @@\n" + CHANGE_CLEAN.replace("     return out\n", "+    out.sort()\n     return out\n")
+    expected = WORKFLOW_LOWER.replace("    return out\n", "    out.sort()\n    return out\n")
     assert apply(patch, original) == expected.replace("\n", "\r\n")
 
 
 def test_file_without_final_newline_stays_without():
     original = WORKFLOW.rstrip("\n")
     patch = '@@\n     rows = load("in.json")\n-    print(clean(rows))\n+    print(len(clean(rows)))\n'
-    assert apply(patch, original) == original.replace(
-        "print(clean(rows))", "print(len(clean(rows)))"
-    )
+    assert apply(patch, original) == original.replace("print(clean(rows))", "print(len(clean(rows)))")
 
 
 def test_lines_added_at_end_keep_missing_final_newline():
@@ -146,9 +134,7 @@ def test_lines_added_at_end_keep_missing_final_newline():
 
 
 def test_trailing_whitespace_drift_keeps_file_text():
-    original = WORKFLOW.replace(
-        "    out = []\n", "    out = []   \n"
-    )  # file has trailing spaces
+    original = WORKFLOW.replace("    out = []\n", "    out = []   \n")  # file has trailing spaces
     patch = "@@\n def clean(rows):  \n     out = []\n     for row in rows:\n-        out.append(row.strip())   \n+        out.append(row)\n"
     result = apply(patch, original)
     assert result == original.replace("out.append(row.strip())", "out.append(row)")
@@ -169,9 +155,9 @@ def test_multiple_hunks_and_sections_for_one_file():
         "--- a/workflow.py\n+++ b/workflow.py\n"
         "@@ -12,1 +13,1 @@\n-        out.append(row.strip())\n+        out.append(row.strip().lower())\n"
     )
-    expected = WORKFLOW_LOWER.replace(
-        "import json\n", "import json\nimport sys\n"
-    ).replace('load("in.json")', "load(sys.argv[1])")
+    expected = WORKFLOW_LOWER.replace("import json\n", "import json\nimport sys\n").replace(
+        'load("in.json")', "load(sys.argv[1])"
+    )
     assert apply(patch) == expected
 
 
@@ -180,9 +166,7 @@ def test_hunks_out_of_order_are_applied():
         '@@ -17,2 +17,2 @@\n def main():\n-    rows = load("in.json")\n+    rows = load("x.json")\n'
         "@@ -1,1 +1,1 @@\n-import json\n+import json  # stdlib\n"
     )
-    expected = WORKFLOW.replace('"in.json"', '"x.json"').replace(
-        "import json\n", "import json  # stdlib\n"
-    )
+    expected = WORKFLOW.replace('"in.json"', '"x.json"').replace("import json\n", "import json  # stdlib\n")
     assert apply(patch) == expected
 
 
@@ -202,9 +186,7 @@ def test_two_files_refused():
 
 
 def test_invalid_hunk_line_refused():
-    message = refusal(
-        "@@\n def clean(rows):\n-    out = []\n+    out = {}\nThis fixes the bug.\n"
-    )
+    message = refusal("@@\n def clean(rows):\n-    out = []\n+    out = {}\nThis fixes the bug.\n")
     assert "Line 5 of the patch" in message
     assert "'This fixes the bug.'" in message
     fenced = "```diff\n@@\n def clean(rows):\n-    out = []\n+    out = {}\nOops\n```"
@@ -215,9 +197,7 @@ def test_invalid_hunk_line_refused():
 
 TWIN_CHANGE = "     total = 0\n-    total += 1\n+    total += 2\n"
 FIRST_CHANGED = TWINS.replace("total += 1", "total += 2", 1)
-SECOND_CHANGED = TWINS[: TWINS.index("def second")] + TWINS[
-    TWINS.index("def second") :
-].replace("+= 1", "+= 2")
+SECOND_CHANGED = TWINS[: TWINS.index("def second")] + TWINS[TWINS.index("def second") :].replace("+= 1", "+= 2")
 
 
 def test_duplicated_context_resolved_by_nearest_line_number():
@@ -240,17 +220,13 @@ def test_duplicated_context_with_unclear_hint_refused():
 
 
 def test_context_not_found_shows_nearest_lines_with_numbers():
-    patch = "@@ -9,4 +9,4 @@\n def clean(items):\n     out = []\n-    for item in items:\n+    for item in sorted(items):\n"
+    patch = (
+        "@@ -9,4 +9,4 @@\n def clean(items):\n     out = []\n-    for item in items:\n+    for item in sorted(items):\n"
+    )
     message = refusal(patch)
     assert message.startswith("Hunk 1 (@@ -9,4 +9,4 @@) does not match the file")
-    assert (
-        "      | def clean(items):\n      |     out = []\n      |     for item in items:\n"
-        in message
-    )
-    assert (
-        "lines 9-11:\n    9 | def clean(rows):\n   10 |     out = []\n   11 |     for row in rows:\n"
-        in message
-    )
+    assert "      | def clean(items):\n      |     out = []\n      |     for item in items:\n" in message
+    assert "lines 9-11:\n    9 | def clean(rows):\n   10 |     out = []\n   11 |     for row in rows:\n" in message
     assert (
         "First difference: line 9 of the file is 'def clean(rows):', but the hunk expects 'def clean(items):' (an unchanged line)."
         in message
@@ -260,10 +236,7 @@ def test_context_not_found_shows_nearest_lines_with_numbers():
 def test_removed_line_mismatch_refused():
     patch = "@@\n     for row in rows:\n-        out.append(row.upper())\n+        out.append(row)\n"
     message = refusal(patch)
-    assert (
-        "lines 11-12:\n   11 |     for row in rows:\n   12 |         out.append(row.strip())"
-        in message
-    )
+    assert "lines 11-12:\n   11 |     for row in rows:\n   12 |         out.append(row.strip())" in message
     assert (
         "line 12 of the file is '        out.append(row.strip())', but the hunk expects '        out.append(row.upper())' (a removed line)"
         in message
@@ -308,17 +281,13 @@ def test_overlapping_hunks_refused():
 
 def test_pure_addition_needs_context():
     message = refusal("@@\n+import os\n")
-    assert (
-        "only adds lines and has no unchanged (' ') or removed ('-') lines" in message
-    )
+    assert "only adds lines and has no unchanged (' ') or removed ('-') lines" in message
     # counts that are not an explicit "-a,0" are no valid insertion point either
     assert "only adds lines" in refusal("@@ -3,2 +3,3 @@\n+import os\n")
 
 
 def test_pure_addition_with_explicit_insertion_point():
-    assert apply("@@ -1,0 +2,1 @@\n+import os\n") == WORKFLOW.replace(
-        "import json\n", "import json\nimport os\n"
-    )
+    assert apply("@@ -1,0 +2,1 @@\n+import os\n") == WORKFLOW.replace("import json\n", "import json\nimport os\n")
     assert apply("@@ -0,0 +1,1 @@\n+# header\n") == "# header\n" + WORKFLOW
     assert "only adds lines" in refusal("@@ -99,0 +99,1 @@\n+x = 1\n")
 
@@ -331,11 +300,7 @@ def test_pure_addition_into_empty_file():
 
 
 def test_v4a_with_envelope():
-    patch = (
-        "*** Begin Patch\n*** Update File: workflow.py\n@@\n"
-        + CHANGE_CLEAN
-        + "*** End Patch\n"
-    )
+    patch = "*** Begin Patch\n*** Update File: workflow.py\n@@\n" + CHANGE_CLEAN + "*** End Patch\n"
     assert apply(patch) == WORKFLOW_LOWER
 
 
@@ -350,11 +315,7 @@ def test_v4a_without_envelope():
 
 
 def test_v4a_anchor_disambiguates():
-    patch = (
-        "*** Begin Patch\n*** Update File: workflow.py\n@@ def second():\n"
-        + TWIN_CHANGE
-        + "*** End Patch"
-    )
+    patch = "*** Begin Patch\n*** Update File: workflow.py\n@@ def second():\n" + TWIN_CHANGE + "*** End Patch"
     assert apply(patch, TWINS) == SECOND_CHANGED
     assert apply("@@ def first\n" + TWIN_CHANGE, TWINS) == FIRST_CHANGED
 
@@ -384,13 +345,8 @@ def test_v4a_multiple_hunks_and_end_of_file():
 
 
 def test_v4a_add_file_into_empty_file_and_delete_refused():
-    assert (
-        apply("*** Begin Patch\n*** Add File: workflow.py\n+x = 1\n*** End Patch\n", "")
-        == "x = 1\n"
-    )
-    assert "deletes the file" in refusal(
-        "*** Begin Patch\n*** Delete File: workflow.py\n*** End Patch\n"
-    )
+    assert apply("*** Begin Patch\n*** Add File: workflow.py\n+x = 1\n*** End Patch\n", "") == "x = 1\n"
+    assert "deletes the file" in refusal("*** Begin Patch\n*** Delete File: workflow.py\n*** End Patch\n")
 
 
 # --- no hunks / no change --------------------------------------------------------------------
@@ -414,9 +370,7 @@ def test_no_hunks_refused(patch):
 def test_no_op_refused():
     message = refusal("@@\n def clean(rows):\n-    out = []\n+    out = []\n")
     assert message.startswith("The patch applies but changes nothing")
-    assert refusal("@@\n def clean(rows):\n     out = []\n").startswith(
-        "The patch applies but changes nothing"
-    )
+    assert refusal("@@\n def clean(rows):\n     out = []\n").startswith("The patch applies but changes nothing")
 
 
 # --- unified_diff ----------------------------------------------------------------------------

@@ -31,7 +31,9 @@ async def session(api):
 async def test_happy_path_creates_diff_and_streams_every_step(api, provider, session, socket_factory):
     provider.script(
         patch(PATCH, "Make the assistant a pirate", usage=(120, 30), match="vibecoder"),
-        evaluation(True, "Does what was asked.", "Make the assistant speak like a pirate", usage=(200, 40), match="evaluator"),
+        evaluation(
+            True, "Does what was asked.", "Make the assistant speak like a pirate", usage=(200, 40), match="evaluator"
+        ),
     )
     socket = socket_factory(f"/ws/projects/{session['project_id']}")
     connected, _ = await socket.connect()

@@ -39,7 +39,9 @@ async def test_worker_process_executes_a_queued_run(api, provider, worker_sessio
     assert run.status == "finished" and run.worker.count(":") == 2
 
 
-async def test_killed_worker_leaves_finished_steps_and_an_interrupted_run(api, provider, worker_session, tmp_path, settings):
+async def test_killed_worker_leaves_finished_steps_and_an_interrupted_run(
+    api, provider, worker_session, tmp_path, settings
+):
     provider.script(patch(PATCH, "pirate"), evaluation(True, "ok", "Pirate", delay=30))
     worker = start_worker(tmp_path / "worker.log", RUN_HEARTBEAT_S="0.2")
     try:
@@ -48,7 +50,9 @@ async def test_killed_worker_leaves_finished_steps_and_an_interrupted_run(api, p
         )
         assert accepted.status_code == 202
         deadline = time.monotonic() + 20
-        while not await ConversationMessage.objects.filter(session_id=worker_session["id"], agent="vibecoder").aexists():
+        while not await ConversationMessage.objects.filter(
+            session_id=worker_session["id"], agent="vibecoder"
+        ).aexists():
             assert time.monotonic() < deadline, "the vibecoder step was never stored"
             await asyncio.sleep(0.05)
         worker.send_signal(signal.SIGKILL)
@@ -64,7 +68,9 @@ async def test_killed_worker_leaves_finished_steps_and_an_interrupted_run(api, p
     await run.arefresh_from_db()
     assert run.status == "interrupted"
     assert "interrupted" in run.result["error"]
-    roles = [m.agent async for m in ConversationMessage.objects.filter(session_id=worker_session["id"]).order_by("sequence")]
+    roles = [
+        m.agent async for m in ConversationMessage.objects.filter(session_id=worker_session["id"]).order_by("sequence")
+    ]
     assert roles == ["user", "vibecoder"], "the user message and the finished step survive"
     last_event = await ProjectEvent.objects.filter(project_id=worker_session["project_id"]).order_by("-seq").afirst()
     assert last_event.type == "vibecode_response" and last_event.data["status"] == "failed"

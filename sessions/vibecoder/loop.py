@@ -153,7 +153,13 @@ class StepRecorder(RunHooks[Any]):
         preview = last.get("content") if isinstance(last, dict) else last
         if not isinstance(preview, str):
             preview = json.dumps(preview, default=str)
-        logger.info("OPENAI REQUEST: agent=%s model=%s run=%s input=%s...", self.agent, self.model, self.scope.run_id, preview[:200])
+        logger.info(
+            "OPENAI REQUEST: agent=%s model=%s run=%s input=%s...",
+            self.agent,
+            self.model,
+            self.scope.run_id,
+            preview[:200],
+        )
 
     async def on_llm_end(self, context: RunContextWrapper, agent: Agent, response: ModelResponse) -> None:
         usage = _usage_of(response, model=self.model, agent=self.agent, iteration=self.iteration)
@@ -163,7 +169,12 @@ class StepRecorder(RunHooks[Any]):
             content = _evaluation_text(text)
         elif call is not None:
             content = call["description"] or "Proposed a patch."
-        logger.info("OPENAI RESPONSE: agent=%s id=%s output=%s...", self.agent, response.response_id, (text or json.dumps(call))[:200])
+        logger.info(
+            "OPENAI RESPONSE: agent=%s id=%s output=%s...",
+            self.agent,
+            response.response_id,
+            (text or json.dumps(call))[:200],
+        )
         logger.info(
             "💵 OPENAI TOKENS: prompt=%s, completion=%s, total=%s",
             usage["prompt_tokens"],
@@ -213,7 +224,9 @@ async def _vibecoder_turn(scope: RunScope, memory, *, iteration: int, feedback: 
     if feedback is None:
         request = prompts.vibecoder_request(prompt=scope.prompt, code=scope.base_code, node_id=scope.node_id)
     else:
-        request = prompts.vibecoder_retry(prompt=scope.prompt, code=scope.base_code, node_id=scope.node_id, feedback=feedback)
+        request = prompts.vibecoder_retry(
+            prompt=scope.prompt, code=scope.base_code, node_id=scope.node_id, feedback=feedback
+        )
     context = VibecodeContext(code=scope.base_code)
     result = await Runner.run(
         vibecoder_agent(),
@@ -283,7 +296,9 @@ async def _rounds(run: VibecodeRun, scope: RunScope, vibecoder_memory, evaluator
         if proposal.proposal is None:
             return _result(scope, run, "answered", content=proposal.description)
         diff = await asyncio.to_thread(unified_diff, old=scope.base_code, new=proposal.proposal)
-        evaluation = await _evaluator_turn(scope, evaluator_memory, iteration=iteration, diff=diff, new_code=proposal.proposal)
+        evaluation = await _evaluator_turn(
+            scope, evaluator_memory, iteration=iteration, diff=diff, new_code=proposal.proposal
+        )
         if evaluation.approved:
             diff_row = await sync_to_async(diff_create_proposed)(
                 session_id=scope.session_id,

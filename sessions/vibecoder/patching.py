@@ -79,9 +79,7 @@ def patch_apply(*, original: str, patch: str) -> str:
     hunks = _parse_patch(patch)
     file_lines = _split_keepends(original)
     keys = [_strip_eol(line) for line in file_lines]
-    edits = sorted(
-        (_locate(hunk, keys) for hunk in hunks), key=lambda e: (e.start, e.end)
-    )
+    edits = sorted((_locate(hunk, keys) for hunk in hunks), key=lambda e: (e.start, e.end))
     for prev, nxt in itertools.pairwise(edits):
         same_insertion_point = prev.start == prev.end == nxt.start == nxt.end
         if nxt.start < prev.end or same_insertion_point:
@@ -135,9 +133,7 @@ def unified_diff(*, old: str, new: str, path: str = "workflow.py") -> str:
     )
     out = [f"diff --git a/{path} b/{path}\n"]
     for line in body:
-        out.append(
-            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-        )
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(out)
 
 
@@ -147,9 +143,7 @@ def unified_diff(*, old: str, new: str, path: str = "workflow.py") -> str:
 def _parse_patch(patch: str) -> list[_Hunk]:
     """Split the patch into hunks; file headers only contribute file names."""
     lines = [line.rstrip("\r") for line in re.split(r"\r?\n", patch)]
-    skipped = (
-        0  # leading lines dropped, so that error messages count lines of the patch
-    )
+    skipped = 0  # leading lines dropped, so that error messages count lines of the patch
     while lines and not lines[-1].strip():
         lines.pop()
     while lines and not lines[0].strip():
@@ -168,21 +162,14 @@ def _parse_patch(patch: str) -> list[_Hunk]:
     blanks = 0
     for number, line in enumerate(lines, start=1):
         next_line = lines[number] if number < len(lines) else ""
-        if line.startswith("--- ") and (
-            current is None or next_line.startswith("+++ ")
-        ):
+        if line.startswith("--- ") and (current is None or next_line.startswith("+++ ")):
             # old-file header; inside a hunk only when a "+++" line follows
             current = None
         elif line.startswith("+++ ") and current is None:
             _add_path(paths, line[4:])
         elif line.startswith("@@"):
             hunk = _hunk_from_header(line)
-            if (
-                current is not None
-                and not current.lines
-                and hunk.anchors
-                and current.hint is None
-            ):
+            if current is not None and not current.lines and hunk.anchors and current.hint is None:
                 # stacked V4A anchors: "@@ class A" then "@@     def m"
                 current.anchors += hunk.anchors
                 current.header += " " + line
@@ -194,9 +181,7 @@ def _parse_patch(patch: str) -> list[_Hunk]:
             if line.startswith("*** End of File") and current is not None:
                 current.at_eof = True
             elif line.startswith("*** Delete File:"):
-                raise PatchError(
-                    "The patch deletes the file; only edits are allowed. Use '*** Update File:'."
-                )
+                raise PatchError("The patch deletes the file; only edits are allowed. Use '*** Update File:'.")
             elif line.startswith("*** ") and ":" in line:
                 _add_path(paths, line.split(":", 1)[1])
             elif line.startswith("diff --git "):
@@ -279,9 +264,7 @@ def _locate(hunk: _Hunk, keys: list[str]) -> _Edit:
             "file around the insertion point, each prefixed with a space."
         )
 
-    candidates = _find_block(keys, old, hunk.at_eof, str) or _find_block(
-        keys, old, hunk.at_eof, str.rstrip
-    )
+    candidates = _find_block(keys, old, hunk.at_eof, str) or _find_block(keys, old, hunk.at_eof, str.rstrip)
     if not candidates:
         raise PatchError(_not_found_message(hunk, keys))
     if hunk.anchors:
@@ -293,9 +276,7 @@ def _locate(hunk: _Hunk, keys: list[str]) -> _Edit:
         hint = (
             "has no line number"
             if hunk.hint is None
-            else (
-                f"says line {hunk.hint + 1}, which is not clearly nearest to one of them"
-            )
+            else (f"says line {hunk.hint + 1}, which is not clearly nearest to one of them")
         )
         raise PatchError(
             f"{hunk.label} is ambiguous: its unchanged and removed lines occur {len(candidates)} "
@@ -310,16 +291,8 @@ def _find_block(keys: list[str], old: list[str], at_eof: bool, norm) -> list[int
     target = [norm(line) for line in old]
     normed = [norm(line) for line in keys]
     size = len(target)
-    starts = (
-        range(len(keys) - size, len(keys) - size + 1)
-        if at_eof
-        else range(len(keys) - size + 1)
-    )
-    return [
-        s
-        for s in starts
-        if s >= 0 and normed[s] == target[0] and normed[s : s + size] == target
-    ]
+    starts = range(len(keys) - size, len(keys) - size + 1) if at_eof else range(len(keys) - size + 1)
+    return [s for s in starts if s >= 0 and normed[s] == target[0] and normed[s : s + size] == target]
 
 
 def _after_anchors(hunk: _Hunk, keys: list[str], candidates: list[int]) -> list[int]:
@@ -328,12 +301,8 @@ def _after_anchors(hunk: _Hunk, keys: list[str], candidates: list[int]) -> list[
     for anchor in hunk.anchors:
         wanted = anchor.strip()
         hits = [i for i, key in enumerate(keys) if key.strip().startswith(wanted)]
-        hits = [
-            i for i in hits if keys[i].strip() == wanted
-        ] or hits  # whole lines first
-        positions = sorted(
-            {next((i for i in hits if i > p), None) for p in positions} - {None}
-        )
+        hits = [i for i in hits if keys[i].strip() == wanted] or hits  # whole lines first
+        positions = sorted({next((i for i in hits if i > p), None) for p in positions} - {None})
         if not positions:
             raise PatchError(
                 f"{hunk.label}: the anchor line {_clip(anchor, 80)!r} was not found in the file "
@@ -341,9 +310,7 @@ def _after_anchors(hunk: _Hunk, keys: list[str], candidates: list[int]) -> list[
                 "the file, e.g. the enclosing 'def ...' or 'class ...' line."
             )
     size = len(hunk.old)
-    kept = {next((s for s in candidates if s + size > p), None) for p in positions} - {
-        None
-    }
+    kept = {next((s for s in candidates if s + size > p), None) for p in positions} - {None}
     if not kept:
         raise PatchError(
             f"{hunk.label}: its lines occur at lines {_numbers(candidates)} of the file, but none "
@@ -374,11 +341,7 @@ def _choose_candidate(candidates: list[int], hint: int | None, size: int) -> int
 def _not_found_message(hunk: _Hunk, keys: list[str]) -> str:
     old = hunk.old
     old_ops = [op for op, _ in hunk.lines if op != "+"]
-    where = (
-        " at the end of the file (it is marked '*** End of File')"
-        if hunk.at_eof
-        else ""
-    )
+    where = " at the end of the file (it is marked '*** End of File')" if hunk.at_eof else ""
     lines = [
         (
             f"{hunk.label} does not match the file: its unchanged (' ') and removed ('-') "
@@ -391,12 +354,8 @@ def _not_found_message(hunk: _Hunk, keys: list[str]) -> str:
     else:
         start = _most_similar(keys, old)
         window = keys[start : start + len(old)]
-        lines.append(
-            f"The most similar lines in the file are {_line_range(start, len(window))}:"
-        )
-        lines += _shown(
-            [f"{start + i + 1:>5} | {text}" for i, text in enumerate(window)]
-        )
+        lines.append(f"The most similar lines in the file are {_line_range(start, len(window))}:")
+        lines += _shown([f"{start + i + 1:>5} | {text}" for i, text in enumerate(window)])
         for i, expected in enumerate(old):
             if i >= len(window):
                 lines.append(f"First difference: the file ends after line {len(keys)}.")
@@ -409,9 +368,7 @@ def _not_found_message(hunk: _Hunk, keys: list[str]) -> str:
                     f"({kind} line)."
                 )
                 break
-    lines.append(
-        "Copy unchanged and removed lines exactly from the current file and resend."
-    )
+    lines.append("Copy unchanged and removed lines exactly from the current file and resend.")
     if len(lines) > _MAX_MESSAGE_LINES:
         lines = lines[: _MAX_MESSAGE_LINES - 1] + ["..."]
     return "\n".join(lines)
@@ -424,13 +381,8 @@ def _most_similar(keys: list[str], old: list[str]) -> int:
     matcher.set_seq2(target)
     best, best_ratio = 0, -1.0
     for start in range(max(1, len(keys) - len(old) + 1)):
-        matcher.set_seq1(
-            "\n".join(line.strip() for line in keys[start : start + len(old)])
-        )
-        if (
-            matcher.real_quick_ratio() > best_ratio
-            and matcher.quick_ratio() > best_ratio
-        ):
+        matcher.set_seq1("\n".join(line.strip() for line in keys[start : start + len(old)]))
+        if matcher.real_quick_ratio() > best_ratio and matcher.quick_ratio() > best_ratio:
             ratio = matcher.ratio()
             if ratio > best_ratio:
                 best, best_ratio = start, ratio
@@ -440,9 +392,7 @@ def _most_similar(keys: list[str], old: list[str]) -> int:
 def _shown(lines: list[str]) -> list[str]:
     if len(lines) <= _MAX_SHOWN:
         return lines
-    return lines[: _MAX_SHOWN - 1] + [
-        f"      ... ({len(lines) - _MAX_SHOWN + 1} more lines)"
-    ]
+    return lines[: _MAX_SHOWN - 1] + [f"      ... ({len(lines) - _MAX_SHOWN + 1} more lines)"]
 
 
 def _numbers(indexes: list[int]) -> str:

@@ -26,9 +26,7 @@ _RAW_KEEP = 2000
 # Response JSON exactly as the API sent it, by response id, until the run records it.
 _raw_responses: OrderedDict[str, dict] = OrderedDict()
 # One client per event loop: connection pools belong to the loop that opened them.
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, AsyncOpenAI]]" = (
-    weakref.WeakKeyDictionary()
-)
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, AsyncOpenAI]]" = weakref.WeakKeyDictionary()
 
 
 def provider_configured() -> bool:

@@ -39,12 +39,8 @@ def media_root():
     ``settings``): the sandbox never touches Django, so these tests also run with -p no:django."""
 
 
-def run(
-    test_code: str, workflow_code: str = WORKFLOW, timeout_s: float = 20.0, **kw
-) -> SandboxResult:
-    return sandbox_run(
-        workflow_code=workflow_code, test_code=test_code, timeout_s=timeout_s, **kw
-    )
+def run(test_code: str, workflow_code: str = WORKFLOW, timeout_s: float = 20.0, **kw) -> SandboxResult:
+    return sandbox_run(workflow_code=workflow_code, test_code=test_code, timeout_s=timeout_s, **kw)
 
 
 def _cmdline(pid: int) -> str:
@@ -152,16 +148,12 @@ def test_import_workflow_sees_the_given_code():
     r = run("import workflow\nprint(workflow.GREETING)\nassert workflow.VALUE == 42\n")
     assert r.status == "passed", r
     assert "hello from workflow" in r.output
-    r = run(
-        "import workflow\nassert workflow.VALUE == 42\n", workflow_code="VALUE = 7\n"
-    )
+    r = run("import workflow\nassert workflow.VALUE == 42\n", workflow_code="VALUE = 7\n")
     assert r.status == "failed", r
 
 
 def test_error_in_workflow_module_is_error():
-    r = run(
-        "import workflow\n", workflow_code="raise RuntimeError('broken workflow')\n"
-    )
+    r = run("import workflow\n", workflow_code="raise RuntimeError('broken workflow')\n")
     assert r.status == "error", r
     assert "broken workflow" in r.error
     r = run("import workflow\n", workflow_code="def oops(:\n")
@@ -170,10 +162,7 @@ def test_error_in_workflow_module_is_error():
 
 
 def test_agents_sdk_is_importable_from_the_workflow():
-    workflow = (
-        "from agents import Agent\n"
-        "triage = Agent(name='Triage', instructions='Route the user.')\n"
-    )
+    workflow = "from agents import Agent\ntriage = Agent(name='Triage', instructions='Route the user.')\n"
     test = (
         "import workflow\n"
         "from agents import Agent\n"
@@ -185,10 +174,7 @@ def test_agents_sdk_is_importable_from_the_workflow():
     assert r.status == "passed", r
 
 
-AGENTS_WORKFLOW = (
-    "from agents import Agent\n"
-    "assistant_agent = Agent(name='Assistant', instructions='Be brief.')\n"
-)
+AGENTS_WORKFLOW = "from agents import Agent\nassistant_agent = Agent(name='Assistant', instructions='Be brief.')\n"
 
 
 def test_agents_start_up_does_not_count_against_the_test_timeout():
@@ -321,9 +307,7 @@ def test_fork_bomb_is_contained():
             "        os.execv(sys.executable,"
             f" [sys.executable, '-c', 'import time; time.sleep(300)', {marker!r}])\n"
         )
-    code += (
-        "while True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
-    )
+    code += "while True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     t0 = time.monotonic()
     r = run(code, timeout_s=3)
     elapsed = time.monotonic() - t0
@@ -423,9 +407,7 @@ def test_environment_is_scrubbed(monkeypatch):
 
 def test_network_is_isolated():
     if not network_isolation_available():
-        pytest.skip(
-            "network namespaces cannot be created on this machine (sandbox runs without network isolation)"
-        )
+        pytest.skip("network namespaces cannot be created on this machine (sandbox runs without network isolation)")
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind(("127.0.0.1", 0))
     server.listen(5)
@@ -457,9 +439,7 @@ def test_network_is_isolated():
 def test_writes_outside_tmpdir_fail_or_do_not_persist():
     caps = sandbox_capabilities()
     if not caps["filesystem_isolation"]:
-        pytest.skip(
-            f"no mount namespace available (sandbox mode {caps['mode']!r}); filesystem is not isolated"
-        )
+        pytest.skip(f"no mount namespace available (sandbox mode {caps['mode']!r}); filesystem is not isolated")
     unique = uuid.uuid4().hex
     tmp_target = f"/tmp/sandbox-escape-{unique}"
     project_target = PROJECT_DIR / f"sandbox-escape-{unique}"
@@ -520,22 +500,12 @@ def test_disk_usage_is_bounded():
 
 def test_runs_unprivileged():
     caps = sandbox_capabilities()
-    r = run(
-        "import os\nprint('UID', os.getuid(), os.geteuid())\nprint(open('/proc/self/status').read())\n"
-    )
+    r = run("import os\nprint('UID', os.getuid(), os.geteuid())\nprint(open('/proc/self/status').read())\n")
     assert r.status == "passed", r
-    capeff = next(
-        line.split()[1] for line in r.output.splitlines() if line.startswith("CapEff:")
-    )
+    capeff = next(line.split()[1] for line in r.output.splitlines() if line.startswith("CapEff:"))
     assert int(capeff, 16) == 0, capeff
     if caps["unprivileged_uid"]:
-        uid = int(
-            next(
-                line.split()[1]
-                for line in r.output.splitlines()
-                if line.startswith("UID")
-            )
-        )
+        uid = int(next(line.split()[1] for line in r.output.splitlines() if line.startswith("UID")))
         assert uid != 0
 
 

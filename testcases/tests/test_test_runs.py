@@ -17,7 +17,17 @@ from testcases import models  # not `import TestRun`: pytest would try to collec
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-RUN_FIELDS = {"id", "test_case_id", "test_name", "diff_id", "status", "output", "error", "execution_time_ms", "created_at"}
+RUN_FIELDS = {
+    "id",
+    "test_case_id",
+    "test_name",
+    "diff_id",
+    "status",
+    "output",
+    "error",
+    "execution_time_ms",
+    "created_at",
+}
 GENERAL = "You answer general questions politely and concisely."
 PIRATE = "You answer general questions like a pirate."
 PIRATE_CODE = TRIAGE_WORKFLOW.replace(GENERAL, PIRATE)
@@ -63,7 +73,9 @@ def make_diff(project: Project, new_code: str):
 
 
 async def add_test(api, project, name: str, code: str, quick: bool = True) -> dict:
-    response = await api.post(f"/projects/{project.id}/tests", json={"name": name, "test_code": code, "quick_test": quick})
+    response = await api.post(
+        f"/projects/{project.id}/tests", json={"name": name, "test_code": code, "quick_test": quick}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -84,7 +96,7 @@ async def test_run_answers_the_test_run_and_classifies_each_outcome(api, triage,
     # Four at once: they share the sandbox slots, and each gets its own clock once started up.
     responses = await asyncio.gather(*(api.post(f"/tests/{t['id']}/run") for t in (passing, failing, broken, spinning)))
     bodies = [response.json() for response in responses]
-    for response, body in zip(responses, bodies):
+    for response, body in zip(responses, bodies, strict=True):
         print("POST /tests/:id/run ->", response.status_code, {k: body[k] for k in ("test_name", "status", "error")})
         assert response.status_code == 200
         assert set(body) == RUN_FIELDS
@@ -92,7 +104,12 @@ async def test_run_answers_the_test_run_and_classifies_each_outcome(api, triage,
         assert body["created_at"].endswith("Z") or body["created_at"].endswith("+00:00")
     ok, failed, error, timeout = bodies
 
-    assert (ok["status"], ok["error"], ok["test_case_id"], ok["test_name"]) == ("passed", None, passing["id"], "hands off")
+    assert (ok["status"], ok["error"], ok["test_case_id"], ok["test_name"]) == (
+        "passed",
+        None,
+        passing["id"],
+        "hands off",
+    )
     assert "handoffs: ['Billing Agent', 'Technical Support Agent', 'General Agent']" in ok["output"]
     assert ok["execution_time_ms"] < 5000  # `import agents` is start-up, not test time
 
@@ -163,7 +180,13 @@ async def test_diff_tests_default_to_the_quick_tests_and_are_kept_on_the_diff(ap
     body = response.json()
     assert response.status_code == 200, body
     assert set(body) == {"diff_id", "total", "passed", "failed", "cached", "results"}
-    assert (body["diff_id"], body["total"], body["passed"], body["failed"], body["cached"]) == (str(diff.id), 2, 1, 1, False)
+    assert (body["diff_id"], body["total"], body["passed"], body["failed"], body["cached"]) == (
+        str(diff.id),
+        2,
+        1,
+        1,
+        False,
+    )
     assert [r["test_case_id"] for r in body["results"]] == [quick["id"], failing["id"]]
     assert [r["status"] for r in body["results"]] == ["passed", "failed"]
     assert all(set(r) == RUN_FIELDS for r in body["results"])
@@ -238,7 +261,10 @@ async def test_timeouts_are_not_reused(api, triage, short_timeout):
 
 
 async def test_finished_diff_tests_reach_a_websocket(api, triage, socket_factory):
-    tests = [await add_test(api, triage, "hands off", HANDS_OFF), await add_test(api, triage, "pirate", TALKS_LIKE_A_PIRATE)]
+    tests = [
+        await add_test(api, triage, "hands off", HANDS_OFF),
+        await add_test(api, triage, "pirate", TALKS_LIKE_A_PIRATE),
+    ]
     diff = await make_diff(triage, PIRATE_CODE)
     socket = socket_factory(f"/ws/projects/{triage.id}")
     connected, _ = await socket.connect()
@@ -253,7 +279,11 @@ async def test_finished_diff_tests_reach_a_websocket(api, triage, socket_factory
     for result in body["results"]:
         data = by_test[result["test_case_id"]]
         assert data["diff_id"] == str(diff.id)
-        assert (data["test_name"], data["status"], data["output"]) == (result["test_name"], result["status"], result["output"])
+        assert (data["test_name"], data["status"], data["output"]) == (
+            result["test_name"],
+            result["status"],
+            result["output"],
+        )
 
 
 async def test_tests_of_committed_or_rejected_diffs_may_run(api, triage):

@@ -11,14 +11,14 @@ from testcases.services import test_case_create
 
 SEED_PROJECT_NAME = "Agent Triage System"
 
-QUICK_TEST = '''import workflow
+QUICK_TEST = """import workflow
 
 assert workflow.triage_agent.name == "Triage Agent"
 handoff_names = {agent.name for agent in workflow.triage_agent.handoffs}
 assert {"Billing Agent", "Technical Support Agent", "General Agent"} <= handoff_names, handoff_names
-'''
+"""
 
-FULL_TEST = '''from agents import Agent
+FULL_TEST = """from agents import Agent
 
 import workflow
 
@@ -33,7 +33,7 @@ def test_every_agent_has_instructions():
 def test_specialists_describe_themselves_for_handoffs():
     for agent in workflow.triage_agent.handoffs:
         assert agent.handoff_description, f"{agent.name} has no handoff_description"
-'''
+"""
 
 
 class Command(BaseCommand):
@@ -47,9 +47,13 @@ class Command(BaseCommand):
         repository.media_wipe()
         call_command("migrate", interactive=False, verbosity=0)
         project = project_create(name=SEED_PROJECT_NAME, code=TRIAGE_WORKFLOW)
-        test_case_create(project=project, name="Triage hands off to every specialist", test_code=QUICK_TEST, quick_test=True)
+        test_case_create(
+            project=project, name="Triage hands off to every specialist", test_code=QUICK_TEST, quick_test=True
+        )
         test_case_create(project=project, name="Agents are fully described", test_code=FULL_TEST, quick_test=False)
-        self.stdout.write(f"Database reset. Seeded project {project.name!r} ({project.id}) at commit {project.current_commit}.")
+        self.stdout.write(
+            f"Database reset. Seeded project {project.name!r} ({project.id}) at commit {project.current_commit}."
+        )
 
     def _drop_all_tables(self) -> None:
         tables = connection.introspection.table_names()

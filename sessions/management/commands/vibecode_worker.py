@@ -17,14 +17,21 @@ logger = logging.getLogger(__name__)
 
 
 def _queued_run_ids(limit: int) -> list[str]:
-    return [str(pk) for pk in VibecodeRun.objects.filter(status=VibecodeRun.Status.QUEUED).order_by("created_at").values_list("pk", flat=True)[:limit]]
+    return [
+        str(pk)
+        for pk in VibecodeRun.objects.filter(status=VibecodeRun.Status.QUEUED)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    ]
 
 
 class Command(BaseCommand):
     help = "Run queued vibecode runs; several workers may run at once (runs are claimed atomically)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--concurrency", type=int, default=settings.WORKER_CONCURRENCY, help="Runs executed at once.")
+        parser.add_argument(
+            "--concurrency", type=int, default=settings.WORKER_CONCURRENCY, help="Runs executed at once."
+        )
         parser.add_argument("--poll", type=float, default=0.2, help="Seconds between looks for queued runs.")
         parser.add_argument("--once", action="store_true", help="Execute what is queued now, then exit.")
 
