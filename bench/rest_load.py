@@ -35,6 +35,9 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine_speed import speed_line  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 STARTUP_TIMEOUT_S = 120.0
@@ -329,6 +332,7 @@ def main() -> None:
     ]
     print(f"server on core {args.server_core}, wrk on core {args.load_core}, {args.duration} s per run, "
           f"{SEEDED_PROJECTS} projects seeded; load average now {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    print(speed_line(), flush=True)
     print(HEADER, flush=True)
     results = []
     for server in args.servers.split(","):

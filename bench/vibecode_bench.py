@@ -33,6 +33,9 @@ sys.path.insert(0, str(ROOT))
 from model_double import ModelDouble  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from machine_speed import speed_line  # noqa: E402
+
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux), to read the cost apart from machine load."""
@@ -189,10 +192,10 @@ async def main(args: argparse.Namespace) -> None:
             loaded_latency = [value for log in logs for value in latencies(log, double)]
     finally:
         server.send_signal(2 if args.profile else 15)
-        server.wait(timeout=600 if os.environ.get("BENCH_SERVER_COMMAND") else 30)
+        server.wait(timeout=300 if os.environ.get("BENCH_SERVER_COMMAND") else 30)
         double.stop()
 
-    print(f"server: {args.server} (1 process), database: SQLite, channel layer: in-memory")
+    print(f"server: {args.server} (1 process), database: SQLite, channel layer: in-memory; {speed_line()}")
     print(
         f"(a) one full run, instant model, median of {len(overhead)}: {statistics.median(overhead):.1f} ms "
         f"(p90 {percentile(overhead, 0.9):.1f} ms)  target < 50 ms"
