@@ -17,11 +17,18 @@ from vibegrapher.access import TOKEN_SUBPROTOCOL
 # Connections per project on this instance, for the heartbeat.
 _connections: Counter[str | None] = Counter()
 CLOSE_UNKNOWN_PROJECT = 4404
+CLOSE_UNKNOWN_PATH = 4404
+AFTER_LATEST = "latest"
 _MAX_SEQ = 2**63 - 1
 
 
 class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
+    """Messages are `{"type", "data"}` (SPEC section 7). A client that subscribed with `after` (a
+    sequence number, or `latest` for no replay) gets the stored events it missed, and every stored
+    event carries its `seq` beside them, so it can reconnect with `?after=<last seq>`."""
+
     project_id: str | None = None
+    with_seq = False
 
     async def connect(self) -> None:
         self.replayed: set[int] = set()
@@ -78,14 +85,14 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         event = message["event"]
         if event.get("seq") in self.replayed:
             return  # already sent during replay
-        await self.send_json(event)
+        await self.send_json(event if self.with_seq else {"type": event["type"], "data": event["data"]})
 
     async def _subscribe(self, project_id, *, after) -> bool:
         try:
             project_uuid = uuid.UUID(str(project_id))
-            after_seq = int(after) if after not in (None, "") else None
+            after_seq = int(after) if after not in (None, "", AFTER_LATEST) else None
         except (TypeError, ValueError):
-            await self._error("project_id must be a project's UUID and after a sequence number.")
+            await self._error(f'project_id must be a project\'s UUID and after a sequence number or "{AFTER_LATEST}".')
             return False
         if after_seq is not None:
             after_seq = max(0, min(after_seq, _MAX_SEQ))  # beyond any stored seq; keeps the query in BIGINT range
@@ -98,6 +105,7 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(events.group_name(self.project_id), self.channel_name)
         await self.send_json(events.envelope(events.SUBSCRIBED, {"project_id": self.project_id}))
         self.replayed = set()
+        self.with_seq = after not in (None, "")
         if after_seq is not None:
             # Joined the group first, so nothing falls between replay and live; duplicates are skipped.
             for event in await sync_to_async(events.events_after)(project_id=self.project_id, after=after_seq):
@@ -122,3 +130,13 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
                 await self.channel_layer.group_add(events.group_name(self.project_id), self.channel_name)
             data = events.heartbeat_data(project_id=self.project_id, connections=_connections[self.project_id])
             await self.send_json(events.envelope(events.HEARTBEAT, data))
+
+
+class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
+    """Any other WebSocket path: says which ones exist and closes, instead of failing the handshake."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        detail = f"No WebSocket endpoint at {self.scope['path']}; use /ws/projects/<project_id> or /ws."
+        await self.send_json(events.envelope(events.ERROR, {"detail": detail}))
+        await self.close(code=CLOSE_UNKNOWN_PATH)

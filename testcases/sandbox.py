@@ -717,7 +717,7 @@ def _classify(timed_out, timeout_s, memory_mb, reports, returncode, cpu_limit, t
         status = runner.get("status")
         error = runner.get("error")
         if code == _EXIT_MEMORY:
-            return "error", f"Memory limit exceeded ({memory_mb} MiB)"
+            return "timeout", f"Memory limit exceeded ({memory_mb} MiB)"
         if status == "passed" and code == _EXIT_PASSED:
             return "passed", None
         if status == "failed" and code == _EXIT_FAILED:
@@ -729,17 +729,17 @@ def _classify(timed_out, timeout_s, memory_mb, reports, returncode, cpu_limit, t
             return "timeout", f"CPU time limit exceeded ({cpu_limit} s)"
         if sig == signal.SIGXFSZ:
             return (
-                "error",
+                "timeout",
                 f"File size limit exceeded ({FSIZE_LIMIT // (1024 * 1024)} MiB per file)",
             )
         if sig == signal.SIGKILL:
             return (
-                "error",
+                "timeout",
                 f"Killed (SIGKILL); possibly the memory limit ({memory_mb} MiB) was exceeded",
             )
         return "error", f"Test process crashed ({_signal_name(sig)})"
     if code == _EXIT_MEMORY:
-        return "error", f"Memory limit exceeded ({memory_mb} MiB)"
+        return "timeout", f"Memory limit exceeded ({memory_mb} MiB)"
     if code == _EXEC_FAILED:
         return "error", "Sandbox failed to start the test runner"
     if code == _EXIT_PASSED:

@@ -122,8 +122,8 @@ async def test_client_of_instance_a_receives_every_event_of_a_run_started_throug
     )
 
     async with (
-        websockets.connect(ws_url(a_url, f"/ws/projects/{project.id}")) as on_a,
-        websockets.connect(ws_url(b_url, f"/ws/projects/{project.id}")) as on_b,
+        websockets.connect(ws_url(a_url, f"/ws/projects/{project.id}?after=latest")) as on_a,
+        websockets.connect(ws_url(b_url, f"/ws/projects/{project.id}?after=latest")) as on_b,
         httpx.AsyncClient(timeout=60) as http,
     ):
         for socket in (on_a, on_b):

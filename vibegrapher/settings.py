@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers
 from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -170,6 +171,8 @@ GIT_AUTHOR_EMAIL = os.environ.get("GIT_AUTHOR_EMAIL", "vibegrapher@localhost")
 CORS_ORIGINS = _env_list("CORS_ORIGINS", "*")
 CORS_ALLOW_ALL_ORIGINS = "*" in CORS_ORIGINS
 CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else CORS_ORIGINS
+# `Prefer: respond-async` (POST /sessions/:id/messages) must survive a browser's preflight.
+CORS_ALLOW_HEADERS = (*default_headers, "prefer")
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

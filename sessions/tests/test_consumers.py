@@ -56,7 +56,7 @@ async def test_subscribe_message_on_plain_ws(socket_factory, project_id):
     await socket.send({"type": "subscribe", "project_id": project_id})
     assert await socket.receive() == {"type": "subscribed", "data": {"project_id": project_id}}
     sent = await publish(project_id, new_code="x = 1\n")
-    assert await socket.receive() == sent
+    assert await socket.receive() == {"type": sent["type"], "data": sent["data"]}
 
 
 async def test_subscribe_to_unknown_project_is_an_error_and_the_socket_stays_open(socket_factory, project_id):
@@ -88,7 +88,7 @@ async def test_subscribing_to_another_project_leaves_the_first(socket_factory, p
     assert await socket.receive() == {"type": "subscribed", "data": {"project_id": second}}
     await publish(project_id, which="first")
     sent = await publish(second, which="second")
-    assert await socket.receive() == sent
+    assert await socket.receive() == {"type": sent["type"], "data": sent["data"]}
     assert await socket.communicator.receive_nothing(timeout=0.3)
 
 
@@ -114,21 +114,28 @@ async def test_published_event_reaches_every_subscriber_of_that_project_only(soc
     for socket in (first, second, outsider):
         await socket.receive_until("subscribed")
 
-    sent = await publish(project_id, events.TEST_COMPLETED, test_name="quick", status="passed")
+    await publish(project_id, events.TEST_COMPLETED, test_name="quick", status="passed")
     for socket in (first, second):
         message = await socket.receive()
         print("received:", message)
-        assert set(message) == {"type", "data", "seq"}
-        assert message == {
-            "type": "test_completed",
-            "data": {"test_name": "quick", "status": "passed"},
-            "seq": sent["seq"],
-        }
+        # SPEC section 7: every server message is {"type", "data"}.
+        assert message == {"type": "test_completed", "data": {"test_name": "quick", "status": "passed"}}
     assert await outsider.communicator.receive_nothing(timeout=0.3)
 
 
+async def test_after_latest_adds_seq_to_live_events_without_replaying(socket_factory, project_id):
+    await publish(project_id, n=0)
+    socket = await connected(socket_factory, f"/ws/projects/{project_id}?after=latest")
+    await socket.receive_until("subscribed")
+    assert await socket.communicator.receive_nothing(timeout=0.3)
+    sent = await publish(project_id, events.TEST_COMPLETED, test_name="quick", status="passed")
+    message = await socket.receive()
+    print("received:", message)
+    assert message == {"type": "test_completed", "data": {"test_name": "quick", "status": "passed"}, "seq": sent["seq"]}
+
+
 async def test_sequence_numbers_increase_by_one_per_project(socket_factory, project_id):
-    socket = await connected(socket_factory, f"/ws/projects/{project_id}")
+    socket = await connected(socket_factory, f"/ws/projects/{project_id}?after=latest")
     await socket.receive_until("subscribed")
     for n in range(3):
         await publish(project_id, n=n)
@@ -189,6 +196,17 @@ async def test_events_published_while_replaying_arrive_once_and_in_order(socket_
     print("received", len(received), "events; first/last:", received[0], received[-1])
     assert received == list(range(60))
     assert await socket.communicator.receive_nothing(timeout=0.3)
+
+
+async def test_unknown_websocket_path_gets_an_error_and_a_close_code(socket_factory):
+    for path in ("/ws/projects/", "/ws/", "/ws/nothing/here"):
+        socket = await connected(socket_factory, path)
+        message = await socket.receive()
+        closed = await socket.communicator.receive_output(timeout=2)
+        print(f"{path} ->", message, closed)
+        assert message["type"] == "error"
+        assert path in message["data"]["detail"]
+        assert closed == {"type": "websocket.close", "code": 4404}
 
 
 @pytest.mark.parametrize("after", ["abc", "-x", "1.5"])
