@@ -330,7 +330,8 @@ async def bench(
         stop_listening = asyncio.Event()
         connect_slots = asyncio.Semaphore(25)
         clients = [
-            Client(urls[i % 2].replace("http://", "ws://") + f"/ws/projects/{project_id}?after=latest") for i in range(args.clients)
+            Client(urls[i % 2].replace("http://", "ws://") + f"/ws/projects/{project_id}?after=latest")
+            for i in range(args.clients)
         ]
         subscribed = [asyncio.Event() for _ in clients]
         listeners = [
