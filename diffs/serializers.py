@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from diffs.models import Diff
 from vibegrapher.output_serializer import OutputModelSerializer
+from vibegrapher.strict_fields import StrictBooleanField, StrictCharField
 
 
 class DiffSerializer(OutputModelSerializer):
@@ -43,17 +44,17 @@ class DiffPreviewSerializer(serializers.Serializer):
 
 
 class ReviewSerializer(serializers.Serializer):
-    approved = serializers.BooleanField()
-    feedback = serializers.CharField(max_length=20_000, required=False, allow_blank=True, allow_null=True)
+    approved = StrictBooleanField()
+    feedback = StrictCharField(max_length=20_000, required=False, allow_blank=True, allow_null=True)
 
 
 class CommitRequestSerializer(serializers.Serializer):
-    commit_message = serializers.CharField(max_length=5_000, required=False, allow_null=True, allow_blank=False)
+    commit_message = StrictCharField(max_length=5_000, required=False, allow_null=True, allow_blank=False)
 
 
 class RefineMessageSerializer(serializers.Serializer):
-    prompt = serializers.CharField(max_length=5_000, required=False, allow_null=True, allow_blank=True)
-    current_message = serializers.CharField(max_length=5_000, required=False, allow_null=True, allow_blank=True)
+    prompt = StrictCharField(max_length=5_000, required=False, allow_null=True, allow_blank=True)
+    current_message = StrictCharField(max_length=5_000, required=False, allow_null=True, allow_blank=True)
 
 
 class RefinedMessageSerializer(serializers.Serializer):

@@ -96,11 +96,18 @@ def diff_reject(*, diff: Diff, feedback: str | None) -> tuple[Diff, VibecodeRun 
         return diff, None
     prompt = human_rejection_request(feedback=feedback, diff=diff.diff_content, original_prompt=diff.vibecoder_prompt)
     try:
-        run, _ = session_services.run_start(session=session, prompt=prompt, client_message_id=None)
+        # SPEC section 5: the human's feedback is the new round's request; the vibecoder also sees the
+        # rejected change and the original request.
+        run, _ = session_services.run_start(
+            session=session, prompt=prompt, client_message_id=None, request_text=feedback or REJECTED_WITHOUT_FEEDBACK
+        )
     except Conflict as exc:
         _rerun_skipped(diff=diff, reason=exc.detail)
         return diff, None
     return diff, run
+
+
+REJECTED_WITHOUT_FEEDBACK = "Rejected without feedback."
 
 
 def _rerun_skipped(*, diff: Diff, reason: str) -> None:

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from projects.models import Project
 from projects.selectors import PROJECT_FIELDS
 from vibegrapher.output_serializer import OutputModelSerializer
+from vibegrapher.strict_fields import StrictCharField, StrictRegexField
 
 
 class ProjectSerializer(OutputModelSerializer):
@@ -12,7 +13,7 @@ class ProjectSerializer(OutputModelSerializer):
 
 
 class ProjectCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, trim_whitespace=True)
+    name = StrictCharField(max_length=200, trim_whitespace=True)
 
 
 class NodeSerializer(serializers.Serializer):
@@ -35,7 +36,7 @@ class CommitSerializer(serializers.Serializer):
 
 
 class RevertSerializer(serializers.Serializer):
-    commit_sha = serializers.RegexField(r"^[0-9a-fA-F]{4,40}$", max_length=40)
+    commit_sha = StrictRegexField(r"^[0-9a-fA-F]{4,40}$", max_length=40)
 
 
 class HealthSerializer(serializers.Serializer):

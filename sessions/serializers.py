@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from sessions.models import ConversationMessage, VibecodeSession
 from vibegrapher.output_serializer import OutputModelSerializer
+from vibegrapher.strict_fields import StrictCharField
 
 
 class VibecodeSessionSerializer(OutputModelSerializer):
@@ -23,7 +24,7 @@ class VibecodeSessionSerializer(OutputModelSerializer):
 
 class SessionCreateSerializer(serializers.Serializer):
     session_type = serializers.ChoiceField(choices=VibecodeSession.SessionType.choices, required=False)
-    node_id = serializers.CharField(max_length=200, required=False, allow_null=True)
+    node_id = StrictCharField(max_length=200, required=False, allow_null=True)
 
 
 class ConversationMessageSerializer(serializers.Serializer):
@@ -49,8 +50,8 @@ class ConversationMessageFullSerializer(ConversationMessageSerializer):
 
 
 class MessageCreateSerializer(serializers.Serializer):
-    prompt = serializers.CharField(max_length=20_000, trim_whitespace=True)
-    message_id = serializers.CharField(max_length=200, required=False, allow_null=True)
+    prompt = StrictCharField(max_length=20_000, trim_whitespace=True)
+    message_id = StrictCharField(max_length=200, required=False, allow_null=True)
 
 
 class VibecodeResultSerializer(serializers.Serializer):

@@ -86,9 +86,12 @@ def message_record(*, session_id, project_id, **fields) -> ConversationMessage:
     return message
 
 
-def run_start(*, session: VibecodeSession, prompt: str, client_message_id: str | None) -> tuple[VibecodeRun, bool]:
+def run_start(
+    *, session: VibecodeSession, prompt: str, client_message_id: str | None, request_text: str | None = None
+) -> tuple[VibecodeRun, bool]:
     """Store the user's message and a queued run. Returns (run, created); an earlier run with the same
-    client message id is returned instead of starting a new one."""
+    client message id is returned instead of starting a new one. The message shows `request_text`
+    when given (what the person asked), while the vibecoder is given `prompt`."""
     from sessions import events
 
     if client_message_id:
@@ -105,7 +108,7 @@ def run_start(*, session: VibecodeSession, prompt: str, client_message_id: str |
                 session_id=session.id,
                 role=ConversationMessage.Role.USER,
                 agent=ConversationMessage.Agent.USER,
-                content=prompt,
+                content=prompt if request_text is None else request_text,
                 trace_id=trace_id,
             )
             run = VibecodeRun.objects.create(

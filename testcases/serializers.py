@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from testcases.models import TestCase, TestRun
 from vibegrapher.output_serializer import OutputModelSerializer
+from vibegrapher.strict_fields import StrictBooleanField, StrictCharField, StrictUUIDField
 
 
 class TestCaseSerializer(OutputModelSerializer):
@@ -13,15 +14,15 @@ class TestCaseSerializer(OutputModelSerializer):
 
 
 class TestCaseCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    test_code = serializers.CharField(max_length=100_000, trim_whitespace=False)
-    quick_test = serializers.BooleanField(required=False, default=False)
+    name = StrictCharField(max_length=200)
+    test_code = StrictCharField(max_length=100_000, trim_whitespace=False)
+    quick_test = StrictBooleanField(required=False, default=False)
 
 
 class TestCaseUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
-    test_code = serializers.CharField(max_length=100_000, trim_whitespace=False, required=False)
-    quick_test = serializers.BooleanField(required=False)
+    name = StrictCharField(max_length=200, required=False)
+    test_code = StrictCharField(max_length=100_000, trim_whitespace=False, required=False)
+    quick_test = StrictBooleanField(required=False)
 
 
 class TestRunSerializer(OutputModelSerializer):
@@ -44,7 +45,7 @@ class TestRunSerializer(OutputModelSerializer):
 
 
 class DiffTestRequestSerializer(serializers.Serializer):
-    test_ids = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True, max_length=500)
+    test_ids = serializers.ListField(child=StrictUUIDField(), required=False, allow_null=True, max_length=500)
 
 
 class DiffTestResultSerializer(serializers.Serializer):

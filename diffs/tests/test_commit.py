@@ -30,6 +30,9 @@ from vibegrapher.errors import Conflict
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# JSON values of every other type: the string fields must refuse them, not turn them into text.
+NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
+
 
 @pytest.fixture
 async def approved():
@@ -152,6 +155,17 @@ async def test_bad_commit_bodies_are_400(api, approved, body):
     status, answer = await commit(api, diff.id, body)
     assert status == 400
     assert "commit_message" in answer["errors"]
+    assert git_state(project) == before
+    assert (await Diff.objects.aget(pk=diff.id)).status == Diff.Status.HUMAN_APPROVED
+
+
+@pytest.mark.parametrize("commit_message", NOT_STRINGS)
+async def test_commit_message_that_is_not_a_string_is_400(api, approved, commit_message):
+    project, _, diff = approved
+    before = git_state(project)
+    status, answer = await commit(api, diff.id, {"commit_message": commit_message})
+    assert status == 400
+    assert answer["errors"]["commit_message"] == ["Not a valid string."]
     assert git_state(project) == before
     assert (await Diff.objects.aget(pk=diff.id)).status == Diff.Status.HUMAN_APPROVED
 

@@ -13,6 +13,9 @@ from sessions.models import ConversationMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# JSON values of every other type: the string fields must refuse them, not turn them into text.
+NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
+
 
 @pytest.fixture
 async def pending():
@@ -108,3 +111,13 @@ async def test_bad_body_is_400(api, provider, pending):
     status, body = await refine(api, diff.id, {"prompt": ["not", "text"]})
     assert status == 400
     assert "prompt" in body["errors"]
+
+
+@pytest.mark.parametrize("value", NOT_STRINGS)
+@pytest.mark.parametrize("field", ["prompt", "current_message"])
+async def test_prompt_or_current_message_that_is_not_a_string_is_400(api, provider, pending, field, value):
+    _, _, diff = pending
+    status, body = await refine(api, diff.id, {field: value})
+    assert status == 400
+    assert body["errors"][field] == ["Not a valid string."]
+    assert provider.requests == []

@@ -136,6 +136,17 @@ async def test_bad_bodies_are_400(api, history, body):
     assert "commit_sha" in answer["errors"]
 
 
+@pytest.mark.parametrize("commit_sha", [1234, 4.5, True, ["abcd"], {"sha": "abcd"}])
+async def test_sha_that_is_not_a_string_is_400(api, history, commit_sha):
+    # 1234 would match the sha pattern once turned into text; a number is still not a sha.
+    project, _, shas = history
+    status, answer = await revert(api, project.id, {"commit_sha": commit_sha})
+    assert status == 400
+    assert answer["errors"]["commit_sha"] == ["Not a valid string."]
+    await project.arefresh_from_db()
+    assert project.current_commit == shas["docstring"]
+
+
 async def test_revert_keeps_a_starter_project_runnable(api):
     project, session = await sync_to_async(project_with_session)(name="Back")
     pirate = await sync_to_async(committed)(project, session, PIRATE_CODE)

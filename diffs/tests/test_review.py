@@ -23,6 +23,9 @@ from sessions.vibecoder.executor import run_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# JSON values of every other type: the string fields must refuse them, not turn them into text.
+NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
+
 
 @pytest.fixture
 async def pending():
@@ -126,6 +129,9 @@ async def test_two_concurrent_reviews_only_one_wins(api, pending, no_provider):
         {},
         {"approved": "maybe"},
         {"approved": None},
+        {"approved": "true"},
+        {"approved": 1},
+        {"approved": 0},
         {"feedback": "no approved field"},
         {"approved": True, "feedback": ["x"]},
     ],
@@ -136,6 +142,18 @@ async def test_bad_review_bodies_are_400(api, pending, body):
     assert status == 400
     assert answer["detail"].startswith("Invalid input.")
     assert (await Diff.objects.aget(pk=diff.id)).status == Diff.Status.EVALUATOR_APPROVED
+
+
+@pytest.mark.parametrize("approved", [True, False])
+@pytest.mark.parametrize("feedback", NOT_STRINGS)
+async def test_feedback_that_is_not_a_string_is_400(api, pending, no_provider, feedback, approved):
+    _, _, diff = pending
+    status, answer = await review(api, diff.id, {"approved": approved, "feedback": feedback})
+    assert status == 400
+    assert answer["detail"].startswith("Invalid input.")
+    assert answer["errors"]["feedback"] == ["Not a valid string."]
+    stored = await Diff.objects.aget(pk=diff.id)
+    assert (stored.status, stored.human_feedback) == (Diff.Status.EVALUATOR_APPROVED, None)
 
 
 async def test_malformed_json_is_400(api, pending):
@@ -209,7 +227,7 @@ async def test_reject_starts_a_new_run_with_the_feedback_and_answers_at_once(api
         ("assistant", "vibecoder"),
         ("assistant", "evaluator"),
     ]
-    assert "Not a pirate: a robot." in messages[-3]["content"]
+    assert messages[-3]["content"] == "Not a pirate: a robot.", "the feedback is the new round's request"
 
 
 async def test_reject_without_feedback_tells_the_vibecoder_to_try_another_way(api, provider):
@@ -226,6 +244,8 @@ async def test_reject_without_feedback_tells_the_vibecoder_to_try_another_way(ap
     run = await VibecodeRun.objects.filter(session=session).order_by("-created_at").afirst()
     await run_wait(str(run.id))
     assert "propose a different approach" in run.prompt
+    messages = (await api.get(f"/sessions/{session.id}/messages")).json()
+    assert messages[-3]["content"] == "Rejected without feedback."
 
 
 async def test_reject_while_a_run_is_active_rejects_but_starts_no_run(api, provider):

@@ -32,6 +32,9 @@ PROJECT_FIELDS = {
 }
 NODE_FIELDS = {"id", "name", "line_start", "line_end", "tools", "handoffs"}
 
+# JSON values of every other type: the string fields must refuse them, not turn them into text.
+NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
+
 
 def is_utc(timestamp: str) -> bool:
     return timestamp.endswith("Z") or timestamp.endswith("+00:00")
@@ -124,6 +127,26 @@ async def test_missing_or_invalid_name_is_400(api, payload):
     assert response.status_code == 400
     assert isinstance(body["detail"], str) and body["detail"]
     assert (await api.get("/projects")).json() == []
+
+
+@pytest.mark.parametrize("name", NOT_STRINGS)
+async def test_name_that_is_not_a_string_is_400(api, name):
+    response = await api.post("/projects", json={"name": name})
+    body = response.json()
+    print(f"POST /projects name={name!r} ->", response.status_code, body)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["errors"]["name"] == ["Not a valid string."]
+    assert (await api.get("/projects")).json() == []
+
+
+async def test_name_of_digits_sent_as_a_string_is_fine(api):
+    response = await api.post("/projects", json={"name": "123"})
+    body = response.json()
+    print('POST /projects name="123" ->', response.status_code, body["name"], body["slug"])
+    assert response.status_code == 201
+    assert (body["name"], body["slug"]) == ("123", "123")
 
 
 async def test_body_that_is_not_json_is_400_json(api):

@@ -57,6 +57,9 @@ DIFF_FIELDS = {
     "updated_at",
 }
 
+# JSON values of every other type: the string fields must refuse them, not turn them into text.
+NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
+
 
 def is_utc(timestamp: str) -> bool:
     return timestamp.endswith("Z") or timestamp.endswith("+00:00")
@@ -159,6 +162,18 @@ async def test_unknown_node_error_names_the_known_nodes(api, project):
     assert response.status_code == 400
     assert "assistant_agent" in response.json()["detail"]
     assert "node_id" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("node_id", NOT_STRINGS)
+async def test_node_id_that_is_not_a_string_is_400(api, project, node_id):
+    payload = {"session_type": "node", "node_id": node_id}
+    response = await api.post(f"/projects/{project['id']}/sessions", json=payload)
+    body = response.json()
+    print(f"POST /projects/:id/sessions {payload} ->", response.status_code, body)
+    assert response.status_code == 400
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["errors"]["node_id"] == ["Not a valid string."]
+    assert (await api.get(f"/projects/{project['id']}/sessions")).json() == []
 
 
 @pytest.mark.parametrize("project_id", [str(uuid.uuid4()), "not-a-uuid"])

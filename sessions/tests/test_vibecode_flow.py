@@ -19,6 +19,9 @@ PATCH = """--- a/workflow.py
  )
 """
 
+# JSON values of every other type: the string fields must refuse them, not turn them into text.
+NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
+
 
 @pytest.fixture
 async def session(api):
@@ -323,6 +326,32 @@ async def test_bad_bodies_get_400(api, provider, session):
         assert "detail" in response.json()
     response = await api.post("/sessions/not-a-uuid/messages", json={"prompt": "x"})
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("value", NOT_STRINGS)
+@pytest.mark.parametrize("field", ["prompt", "message_id"])
+async def test_prompt_or_message_id_that_is_not_a_string_is_400(api, provider, session, field, value):
+    payload = {"prompt": "Make it talk like a pirate", field: value}
+    response = await api.post(f"/sessions/{session['id']}/messages", json=payload)
+    body = response.json()
+    print(f"POST /sessions/:id/messages {payload} ->", response.status_code, body)
+    assert response.status_code == 400
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["errors"][field] == ["Not a valid string."]
+    assert provider.requests == []
+    assert (await api.get(f"/sessions/{session['id']}/messages")).json() == []
+
+
+async def test_prompt_and_message_id_of_digits_sent_as_strings_are_fine(api, provider, session):
+    provider.script(text("Forty-two.", match="vibecoder"))
+    payload = {"prompt": "42", "message_id": "7"}
+    response = await api.post(f"/sessions/{session['id']}/messages", json=payload)
+    body = response.json()
+    print(f"POST /sessions/:id/messages {payload} ->", response.status_code, body)
+    assert response.status_code == 200, body
+    assert (body["status"], body["message_id"], body["content"]) == ("answered", "7", "Forty-two.")
+    messages = (await api.get(f"/sessions/{session['id']}/messages")).json()
+    assert messages[0]["content"] == "42"
 
 
 async def test_project_with_a_run_in_progress_cannot_be_deleted(api, provider, session):

@@ -315,13 +315,23 @@ async def test_unknown_or_foreign_test_ids_are_400_naming_them(api, triage):
 
 @pytest.mark.parametrize(
     "payload",
-    [{"test_ids": ["not-a-uuid"]}, {"test_ids": "all"}, {"test_ids": []}, [], {"test_ids": [{"id": 1}]}],
+    [
+        {"test_ids": ["not-a-uuid"]},
+        {"test_ids": "all"},
+        {"test_ids": []},
+        [],
+        {"test_ids": [{"id": 1}]},
+        {"test_ids": [1]},  # an integer is not read as UUID(int=1)
+        {"test_ids": [True]},
+    ],
 )
 async def test_bad_bodies_are_400(api, triage, payload):
     diff = await make_diff(triage, PIRATE_CODE)
     response = await api.post(f"/diffs/{diff.id}/test", json=payload)
+    print(f"POST /diffs/:id/test {payload} ->", response.status_code, response.text)
     assert response.status_code == 400, response.text
     assert response.json()["detail"]
+    assert await run_count() == 0
 
 
 async def test_malformed_json_is_400_big_body_413_and_unknown_diff_404(api, triage, settings):

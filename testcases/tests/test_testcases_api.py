@@ -8,6 +8,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 TEST_FIELDS = {"id", "project_id", "name", "test_code", "quick_test", "created_at", "updated_at"}
 CODE = "import workflow\n\nassert workflow.assistant_agent.name == 'Assistant'\n"
+# JSON values of every other type: the string fields must refuse them, not turn them into text.
+NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
 
 
 def is_utc(timestamp: str) -> bool:
@@ -55,6 +57,8 @@ async def test_quick_test_defaults_to_false_and_code_keeps_its_whitespace(api, p
         {"name": "", "test_code": CODE},
         {"name": "t", "test_code": ""},
         {"name": "t", "test_code": CODE, "quick_test": "sometimes"},
+        {"name": "t", "test_code": CODE, "quick_test": "true"},
+        {"name": "t", "test_code": CODE, "quick_test": 1},
         {"name": None, "test_code": CODE},
         [],
     ],
@@ -66,6 +70,27 @@ async def test_bad_create_is_400(api, project, payload):
     assert response.status_code == 400
     assert body["detail"]
     assert (await api.get(f"/projects/{project['id']}/tests")).json() == []
+
+
+@pytest.mark.parametrize("value", NOT_STRINGS)
+@pytest.mark.parametrize("field", ["name", "test_code"])
+async def test_create_with_a_field_that_is_not_a_string_is_400(api, project, field, value):
+    payload = {"name": "t", "test_code": CODE, field: value}
+    response = await api.post(f"/projects/{project['id']}/tests", json=payload)
+    body = response.json()
+    print(f"POST /projects/:id/tests {payload} ->", response.status_code, body)
+    assert response.status_code == 400
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["errors"][field] == ["Not a valid string."]
+    assert (await api.get(f"/projects/{project['id']}/tests")).json() == []
+
+
+async def test_create_with_digits_sent_as_strings_is_fine(api, project):
+    response = await api.post(f"/projects/{project['id']}/tests", json={"name": "123", "test_code": "1"})
+    body = response.json()
+    print("POST /projects/:id/tests name='123' test_code='1' ->", response.status_code, body)
+    assert response.status_code == 201
+    assert (body["name"], body["test_code"]) == ("123", "1")
 
 
 async def test_list_and_quick_list(api, project):
@@ -138,6 +163,19 @@ async def test_bad_patch_is_400_and_changes_nothing(api, project, payload):
     print(f"PATCH /tests/:id {payload} ->", response.status_code, response.json())
     assert response.status_code == 400
     assert response.json()["detail"]
+    assert (await api.get(f"/tests/{created['id']}")).json() == created
+
+
+@pytest.mark.parametrize("value", NOT_STRINGS)
+@pytest.mark.parametrize("field", ["name", "test_code"])
+async def test_patch_with_a_field_that_is_not_a_string_is_400_and_changes_nothing(api, project, field, value):
+    created = await add_test(api, project)
+    response = await api.patch(f"/tests/{created['id']}", json={field: value})
+    body = response.json()
+    print(f"PATCH /tests/:id {{{field!r}: {value!r}}} ->", response.status_code, body)
+    assert response.status_code == 400
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["errors"][field] == ["Not a valid string."]
     assert (await api.get(f"/tests/{created['id']}")).json() == created
 
 
