@@ -25,18 +25,19 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from machine_speed import speed_line  # noqa: E402
+
+from tests.processes import free_port, wait_until_healthy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -87,12 +88,6 @@ class Result:
     failed: int
     cpu_ms_per_request: float
     stalled: bool
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -164,18 +159,12 @@ def start_server(
         command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{kind} exited during start:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    stop_server(process)
-    raise SystemExit(f"{kind} did not answer /health in {STARTUP_TIMEOUT_S:g} s:\n{log.read_text()[-3000:]}")
+    try:
+        wait_until_healthy(process, base, log, timeout_s=STARTUP_TIMEOUT_S)
+    except RuntimeError as exc:
+        stop_server(process)
+        raise SystemExit(f"{kind}: {exc}") from exc
+    return process, base
 
 
 def stop_server(process: subprocess.Popen) -> None:

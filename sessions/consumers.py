@@ -16,8 +16,7 @@ from vibegrapher.access import TOKEN_SUBPROTOCOL
 
 # Connections per project on this instance, for the heartbeat.
 _connections: Counter[str | None] = Counter()
-CLOSE_UNKNOWN_PROJECT = 4404
-CLOSE_UNKNOWN_PATH = 4404
+CLOSE_NOT_FOUND = 4404  # no such project, or no such WebSocket path
 AFTER_LATEST = "latest"
 _MAX_SEQ = 2**63 - 1
 
@@ -42,7 +41,7 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         if project_id is not None:
             query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
             if not await self._subscribe(project_id, after=(query.get("after") or [None])[0]):
-                await self.close(code=CLOSE_UNKNOWN_PROJECT)
+                await self.close(code=CLOSE_NOT_FOUND)
 
     async def disconnect(self, code: int) -> None:
         self.heartbeat.cancel()
@@ -139,4 +138,4 @@ class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         detail = f"No WebSocket endpoint at {self.scope['path']}; use /ws/projects/<project_id> or /ws."
         await self.send_json(events.envelope(events.ERROR, {"detail": detail}))
-        await self.close(code=CLOSE_UNKNOWN_PATH)
+        await self.close(code=CLOSE_NOT_FOUND)

@@ -74,19 +74,29 @@ def start_web(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
         stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    try:
+        wait_until_healthy(process, base_url, log_path)
+    except RuntimeError:
+        process.kill()
+        raise
+    return process, base_url
+
+
+def wait_until_healthy(
+    process: subprocess.Popen, base_url: str, log_path: Path, timeout_s: float = STARTUP_TIMEOUT_S
+) -> None:
+    """Return once `base_url`/health answers 200; RuntimeError (with the log's tail) if the server exits
+    or does not answer in `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"web server exited: {log_path.read_text()[-2000:]}")
+            raise RuntimeError(f"server exited during start: {log_path.read_text()[-2000:]}")
         try:
             if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return process, base_url
+                return
         except httpx.HTTPError:
             time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(
-        f"web server did not answer /health within {STARTUP_TIMEOUT_S:g} s: {log_path.read_text()[-2000:]}"
-    )
+    raise RuntimeError(f"server did not answer /health within {timeout_s:g} s: {log_path.read_text()[-2000:]}")
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -12,17 +12,9 @@ from asgiref.sync import sync_to_async
 
 from model_double.script import cut_stream, error, evaluation, malformed, patch, text
 from projects.services import project_create
+from tests.samples import PIRATE_PATCH as PATCH
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PATCH = """--- a/workflow.py
-+++ b/workflow.py
-@@ -6,3 +6,3 @@
-     name="Assistant",
--    instructions="You are a helpful assistant. Answer clearly and briefly.",
-+    instructions="You are a pirate assistant. Answer clearly and briefly.",
- )
-"""
 
 
 def success_steps():

@@ -11,6 +11,7 @@ from projects.starter_code import STARTER_WORKFLOW
 from sessions.models import VibecodeSession
 from sessions.services import session_get_or_create
 from sessions.vibecoder.patching import unified_diff
+from tests.samples import PIRATE_PATCH
 
 HELPFUL = "You are a helpful assistant."
 PIRATE_CODE = STARTER_WORKFLOW.replace(HELPFUL, "You are a pirate assistant.")
@@ -20,14 +21,6 @@ DOCSTRING_CODE = STARTER_WORKFLOW.replace(
     '"""A minimal OpenAI Agents SDK workflow.', '"""A small OpenAI Agents SDK workflow.'
 )
 
-PIRATE_PATCH = """--- a/workflow.py
-+++ b/workflow.py
-@@ -6,3 +6,3 @@
-     name="Assistant",
--    instructions="You are a helpful assistant. Answer clearly and briefly.",
-+    instructions="You are a pirate assistant. Answer clearly and briefly.",
- )
-"""
 ROBOT_PATCH = PIRATE_PATCH.replace("pirate", "robot")
 
 

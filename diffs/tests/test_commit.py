@@ -26,12 +26,10 @@ from projects.models import Project
 from projects.starter_code import STARTER_WORKFLOW
 from projects.tests.git_cli import git
 from sessions.vibecoder.memory import memory_items
+from tests.samples import NOT_STRINGS
 from vibegrapher.errors import Conflict
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# JSON values of every other type: the string fields must refuse them, not turn them into text.
-NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
 
 
 @pytest.fixture

@@ -9,17 +9,10 @@ from model_double.script import evaluation, patch
 from projects.starter_code import STARTER_WORKFLOW
 from projects.tests.git_cli import git
 from sessions.vibecoder.memory import memory_items
+from tests.samples import PIRATE_PATCH as PATCH
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PATCH = """--- a/workflow.py
-+++ b/workflow.py
-@@ -6,3 +6,3 @@
-     name="Assistant",
--    instructions="You are a helpful assistant. Answer clearly and briefly.",
-+    instructions="You are a pirate assistant. Answer clearly and briefly.",
- )
-"""
 PIRATE = STARTER_WORKFLOW.replace("helpful", "pirate")
 
 

@@ -10,11 +10,9 @@ from diffs.models import Diff
 from diffs.tests.builders import PIRATE_CODE, project_with_session, proposed_diff
 from model_double.script import error, json_output
 from sessions.models import ConversationMessage
+from tests.samples import NOT_STRINGS
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# JSON values of every other type: the string fields must refuse them, not turn them into text.
-NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
 
 
 @pytest.fixture

@@ -20,11 +20,9 @@ from model_double.script import evaluation, patch
 from projects.starter_code import STARTER_WORKFLOW
 from sessions.models import ConversationMessage, VibecodeRun
 from sessions.vibecoder.executor import run_wait
+from tests.samples import NOT_STRINGS
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# JSON values of every other type: the string fields must refuse them, not turn them into text.
-NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from sessions.models import ConversationMessage, ProjectEvent, VibecodeSession
 from sessions.services import message_create
 from sessions.vibecoder.memory import memory_open
 from testcases.models import TestCase as StoredTest
+from tests.samples import NOT_STRINGS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,9 +32,6 @@ PROJECT_FIELDS = {
     "updated_at",
 }
 NODE_FIELDS = {"id", "name", "line_start", "line_end", "tools", "handoffs"}
-
-# JSON values of every other type: the string fields must refuse them, not turn them into text.
-NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
 
 
 def is_utc(timestamp: str) -> bool:

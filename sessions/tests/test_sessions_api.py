@@ -10,6 +10,7 @@ from diffs.models import Diff
 from sessions.models import ConversationMessage
 from sessions.services import message_create
 from sessions.vibecoder.memory import memory_items, memory_open
+from tests.samples import NOT_STRINGS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,9 +57,6 @@ DIFF_FIELDS = {
     "created_at",
     "updated_at",
 }
-
-# JSON values of every other type: the string fields must refuse them, not turn them into text.
-NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
 
 
 def is_utc(timestamp: str) -> bool:

@@ -7,20 +7,10 @@ from asgiref.sync import sync_to_async
 
 from model_double.script import error, evaluation, patch, text
 from projects.services import project_create
+from tests.samples import NOT_STRINGS
+from tests.samples import PIRATE_PATCH as PATCH
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PATCH = """--- a/workflow.py
-+++ b/workflow.py
-@@ -6,3 +6,3 @@
-     name="Assistant",
--    instructions="You are a helpful assistant. Answer clearly and briefly.",
-+    instructions="You are a pirate assistant. Answer clearly and briefly.",
- )
-"""
-
-# JSON values of every other type: the string fields must refuse them, not turn them into text.
-NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
 
 
 @pytest.fixture

@@ -4,12 +4,12 @@ import uuid
 
 import pytest
 
+from tests.samples import NOT_STRINGS
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TEST_FIELDS = {"id", "project_id", "name", "test_code", "quick_test", "created_at", "updated_at"}
 CODE = "import workflow\n\nassert workflow.assistant_agent.name == 'Assistant'\n"
-# JSON values of every other type: the string fields must refuse them, not turn them into text.
-NOT_STRINGS = [123, 4.5, True, ["text"], {"text": "x"}]
 
 
 def is_utc(timestamp: str) -> bool:
