@@ -240,6 +240,8 @@ def event_rows(database_url: str, project_id: str, after: int) -> list[tuple[int
 def last_seq(database_url: str, project_id: str) -> int:
     with psycopg.connect(database_url, connect_timeout=10) as conn:
         row = conn.execute("SELECT event_seq FROM projects_project WHERE id = %s", (uuid.UUID(project_id),)).fetchone()
+    if row is None:
+        raise LookupError(f"project {project_id} is not in the database")
     return int(row[0])
 
 
@@ -462,9 +464,9 @@ async def bench(
         ),
     ]
     for label, m in rest:
-        measured = f"{m['rps']:.0f} req/s, p50 {m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, {m['requests']} requests"
+        speed = f"{m['rps']:.0f} req/s, p50 {m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, {m['requests']} requests"
         cost = f"{m['errors']} errors, server CPU {m['cpu_ms']:.2f} ms/request"
-        rows.append((f"{label} c={args.rest_concurrency} {args.rest_seconds:g}s ({m['tool']})", f"{measured}, {cost}"))
+        rows.append((f"{label} c={args.rest_concurrency} {args.rest_seconds:g}s ({m['tool']})", f"{speed}, {cost}"))
     width = max(len(label) for label, _ in rows)
     print()
     for label, value in rows:

@@ -1,9 +1,12 @@
 """Vibecode engine benchmark: service overhead, concurrency, event latency.
 
     .venv/bin/python bench/vibecode_bench.py [--server uvicorn|daphne] [--runs 30] [--concurrent 50]
+    .venv/bin/python bench/vibecode_bench.py --executor worker --worker-processes 2 --redis redis://127.0.0.1:6379/0
 
 Starts a fresh SQLite database and media folder, the model double (in this process) and one server
-process, then measures over real HTTP and WebSocket connections:
+process (by default executing the runs itself; `--executor worker` runs them in `vibecode_worker`
+processes, as production does, and `--web-workers` starts several uvicorn processes; both need the
+Redis channel layer), then measures over real HTTP and WebSocket connections:
 
 (a) median wall time of one full run (vibecoder patch, evaluator approval, diff, messages, events)
     when the model double answers instantly: the service's own overhead per run;
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import websockets
@@ -37,10 +41,24 @@ sys.path.insert(0, str(ROOT / "bench"))
 from machine_speed import speed_line  # noqa: E402
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux), to read the cost apart from machine load."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(*pids: int) -> float:
+    """User + system CPU time of processes and their children (Linux), to read the cost apart
+    from machine load (uvicorn's --workers are children of its main process)."""
+    wanted, total = set(pids), 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _stat(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+        if int(entry.name) in wanted or int(fields[1]) in wanted:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -48,7 +66,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def start_server(kind: str, env: dict[str, str], port: int, log: Path, profile: str | None) -> subprocess.Popen:
+def start_server(
+    kind: str, env: dict[str, str], port: int, log: Path, profile: str | None, web_workers: int = 1
+) -> subprocess.Popen:
     if kind == "uvicorn":
         command = [
             sys.executable,
@@ -59,6 +79,8 @@ def start_server(kind: str, env: dict[str, str], port: int, log: Path, profile: 
             "127.0.0.1",
             "--port",
             str(port),
+            "--workers",
+            str(web_workers),
             "--loop",
             "uvloop",
             "--http",
@@ -133,20 +155,69 @@ def latencies(events: EventLog, double: ModelDouble) -> list[float]:
 
 async def main(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="vibegrapher-bench-"))
+    database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    if args.postgres:
+        database_url = postgres_database_create(args.postgres)
+    try:
+        await measure(args, workdir, database_url)
+    finally:
+        if args.postgres:
+            postgres_database_drop(args.postgres, database_url)
+
+
+def _postgres_admin(server_url: str):
+    import psycopg  # only needed with --postgres
+
+    return psycopg.connect(server_url, autocommit=True)
+
+
+def postgres_database_create(server_url: str) -> str:
+    """A new, empty database on the server of `server_url` (its role needs CREATEDB); returns its URL."""
+    from psycopg import sql
+
+    name = f"vibegrapher_bench_{os.getpid()}"
+    with _postgres_admin(server_url) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+
+
+def postgres_database_drop(server_url: str, database_url: str) -> None:
+    from psycopg import sql
+
+    name = urlsplit(database_url).path.lstrip("/")
+    with _postgres_admin(server_url) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+async def measure(args: argparse.Namespace, workdir: Path, database_url: str) -> None:
     double = ModelDouble().start()
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+        "DATABASE_URL": database_url,
         "MEDIA_PATH": str(workdir / "media"),
         "OPENAI_API_KEY": "bench",
         "OPENAI_BASE_URL": double.base_url,
         "OPENAI_MAX_RETRIES": "0",
         "VIBECODE_RATE": "",
         "DEBUG": "0",
+        "VIBECODE_EXECUTOR": args.executor,
+        "REDIS_URL": args.redis or "",
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    server = start_server(args.server, env, port, workdir / "server.log", args.profile)
+    server = start_server(args.server, env, port, workdir / "server.log", args.profile, args.web_workers)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "vibecode_worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=(workdir / f"worker-{index}.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for index in range(args.worker_processes if args.executor == "worker" else 0)
+    ]
+    processes = [server.pid, *(worker.pid for worker in workers)]
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=120, limits=httpx.Limits(max_connections=200)) as client:
@@ -165,7 +236,7 @@ async def main(args: argparse.Namespace) -> None:
             await events.stop()
             overhead = []
             instant_latency: list[float] = []
-            cpu_before = cpu_seconds(server.pid)
+            cpu_before = cpu_seconds(*processes)
             for project_id, session_id in pairs[1:]:
                 events = EventLog(f"ws://127.0.0.1:{port}/ws/projects/{project_id}")
                 await events.start()
@@ -174,7 +245,7 @@ async def main(args: argparse.Namespace) -> None:
                 await events.stop()
                 instant_latency += latencies(events, double)
 
-            cpu_per_run = (cpu_seconds(server.pid) - cpu_before) / len(overhead) * 1000
+            cpu_per_run = (cpu_seconds(*processes) - cpu_before) / len(overhead) * 1000
 
             # (b) concurrency: every model call takes 500 ms.
             double.default_delay = 0.5
@@ -191,11 +262,20 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.gather(*(log.stop() for log in logs))
             loaded_latency = [value for log in logs for value in latencies(log, double)]
     finally:
+        for worker in workers:
+            worker.terminate()
         server.send_signal(2 if args.profile else 15)
         server.wait(timeout=300 if os.environ.get("BENCH_SERVER_COMMAND") else 30)
+        for worker in workers:
+            worker.wait(timeout=30)
         double.stop()
 
-    print(f"server: {args.server} (1 process), database: SQLite, channel layer: in-memory; {speed_line()}")
+    executing = f"{len(workers)} vibecode_worker process(es)" if workers else "the web process(es)"
+    print(
+        f"server: {args.server} ({args.web_workers} process(es)), runs executed by {executing}, "
+        f"database: {'PostgreSQL' if args.postgres else 'SQLite'}, "
+        f"channel layer: {'Redis' if args.redis else 'in-memory'}; {speed_line()}"
+    )
     print(
         f"(a) one full run, instant model, median of {len(overhead)}: {statistics.median(overhead):.1f} ms "
         f"(p90 {percentile(overhead, 0.9):.1f} ms)  target < 50 ms"
@@ -221,4 +301,22 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--profile", metavar="FILE", help="record the server with py-spy into FILE")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--web-workers", type=int, default=1, help="uvicorn --workers (needs --redis when > 1)")
+    parser.add_argument(
+        "--executor", choices=["inline", "worker"], default="inline", help="VIBECODE_EXECUTOR (worker needs --redis)"
+    )
+    parser.add_argument("--worker-processes", type=int, default=2, help="vibecode_worker processes (--executor worker)")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="a PostgreSQL server (role with CREATEDB): the bench uses a new database on it",
+    )
+    parser.add_argument(
+        "--redis", metavar="URL", help="REDIS_URL: the Redis channel layer, e.g. redis://127.0.0.1:6379/0"
+    )
+    arguments = parser.parse_args()
+    if (arguments.web_workers > 1 or arguments.executor == "worker") and not arguments.redis:
+        parser.error("several processes reach WebSocket clients only through Redis: give --redis URL")
+    if arguments.web_workers > 1 and arguments.server != "uvicorn":
+        parser.error("--web-workers is for --server uvicorn")
+    asyncio.run(main(arguments))

@@ -142,7 +142,7 @@ class DiffAdmin(admin.ModelAdmin):
     search_fields = ["commit_message", "vibecoder_prompt", "evaluator_reasoning"]
     ordering = ["-created_at"]
     actions = ["approve_selected", "commit_selected", "run_quick_tests_selected"]
-    readonly_fields = [
+    readonly_fields = (
         "id",
         "project",
         "session",
@@ -158,7 +158,7 @@ class DiffAdmin(admin.ModelAdmin):
         "test_results_json",
         "created_at",
         "updated_at",
-    ]
+    )
     fields = readonly_fields
 
     # --- Lists and pages ---------------------------------------------------------------------
@@ -292,6 +292,7 @@ class DiffAdmin(admin.ModelAdmin):
         except ServiceError as exc:
             messages.error(request, exc.detail)
             return False
+        assert diff.committed_sha is not None  # diff_commit sets it
         messages.success(request, f"Diff {diff.id} committed as {diff.committed_sha[:12]} on {diff.target_branch}.")
         return True
 

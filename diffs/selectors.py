@@ -17,7 +17,7 @@ def diff_list(
     if project_id is not None:
         diffs = diffs.filter(project_id=project_id)
     if session_id is not None:
-        diffs = diffs.filter(session_id=session_id)
+        diffs = diffs.filter(session_id=session_id)  # type: ignore[misc]  # django-stubs: a str `<fk>_id` passes only when the FK is named after its model
     if status is not None:
         if status not in Diff.Status.values:
             raise InvalidInput(

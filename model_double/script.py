@@ -336,7 +336,7 @@ def step_from_dict(data: dict[str, Any] | Step) -> Step:
         if not isinstance(items, list):
             raise ValueError("a reply step needs an 'items' list")
         return reply(*(step_from_dict(item) for item in items), **data)
-    builder = _BUILDERS.get(kind)  # type: ignore[arg-type]
+    builder = _BUILDERS.get(kind)
     if builder is None:
         raise ValueError(f"unknown step kind {kind!r}; expected one of {sorted([*_BUILDERS, 'reply'])}")
     try:

@@ -416,7 +416,7 @@ class ModelDouble:
 
     # -------------------------------------------------------------- lifecycle
 
-    def start(self) -> ModelDouble:
+    def start(self) -> Self:
         if self._server is not None:
             return self
         self._stopping.clear()

@@ -2,6 +2,7 @@
 
 import ast
 from dataclasses import asdict, dataclass
+from typing import TypeGuard
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class Node:
     handoffs: list[str]
 
 
-def _is_agent_call(node: ast.AST) -> bool:
+def _is_agent_call(node: ast.AST) -> TypeGuard[ast.Call]:
     if not isinstance(node, ast.Call):
         return False
     func = node.func

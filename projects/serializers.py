@@ -49,4 +49,5 @@ class HealthSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
-    errors = serializers.DictField(required=False)
+    # DRF's metaclass moves declared fields off the class, so `Serializer.errors` is not overridden.
+    errors = serializers.DictField(required=False)  # type: ignore[assignment]

@@ -40,6 +40,15 @@ def group_name(project_id: UUID | str) -> str:
     return f"project_{UUID(str(project_id)).hex}"
 
 
+# Between processes, not for clients: `vibecode_worker`s listen for queued runs, and whoever waits
+# for a run executed elsewhere listens for its end.
+RUNS_QUEUED_GROUP = "vibecode_runs_queued"
+
+
+def run_group(run_id: UUID | str) -> str:
+    return f"vibecode_run_{UUID(str(run_id)).hex}"
+
+
 def _plain(data: dict[str, Any]) -> dict[str, Any]:
     """JSON types only (ids and times as strings), so every channel layer can carry it."""
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
@@ -86,7 +95,7 @@ class _Sender:
         while True:
             group, messages = await self.queue.get()
             for message in messages:
-                await layer.group_send(group, {"type": "project.event", "event": message})
+                await layer.group_send(group, message)
 
 
 _senders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sender]" = weakref.WeakKeyDictionary()
@@ -101,12 +110,23 @@ def _enqueue(loop: asyncio.AbstractEventLoop, group: str, messages: list[dict[st
 
 def _send(group: str, messages: list[dict[str, Any]]) -> None:
     """Hand the events to this process's event loop without waiting for the channel layer."""
+    _layer_send(group, [{"type": "project.event", "event": message} for message in messages])
+
+
+def signal_send(*, group: str, message: dict[str, Any]) -> None:
+    """Send a channel-layer message that is not a project event (nothing stored, nothing replayed):
+    a nudge between processes, e.g. "a run is queued". Call it once what it tells about is committed;
+    the layer may drop it (a full channel), so receivers must also find out without it."""
+    _layer_send(group, [message])
+
+
+def _layer_send(group: str, messages: list[dict[str, Any]]) -> None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)  # inside sync_to_async
-        if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(_enqueue, loop, group, messages)
+        main_loop: asyncio.AbstractEventLoop | None = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+        if main_loop is not None and main_loop.is_running():  # inside sync_to_async
+            main_loop.call_soon_threadsafe(_enqueue, main_loop, group, messages)
             return
         # Plain synchronous caller (management command, WSGI admin): send before returning.
         async_to_sync(_send_now)(group, messages)
@@ -117,7 +137,7 @@ def _send(group: str, messages: list[dict[str, Any]]) -> None:
 async def _send_now(group: str, messages: list[dict[str, Any]]) -> None:
     layer = get_channel_layer()
     for message in messages:
-        await layer.group_send(group, {"type": "project.event", "event": message})
+        await layer.group_send(group, message)
 
 
 def events_after(*, project_id: UUID | str, after: int, limit: int = 5000) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ def session_list(*, project_id: UUID | str) -> list[VibecodeSession]:
 
 
 def message_list(*, session_id: UUID | str) -> list[ConversationMessage]:
-    return list(ConversationMessage.objects.filter(session_id=session_id).order_by("sequence"))
+    return list(ConversationMessage.objects.filter(session_id=session_id).order_by("sequence"))  # type: ignore[misc]  # django-stubs: a str `<fk>_id` passes only when the FK is named after its model
 
 
 def message_get(*, message_id: UUID | str) -> ConversationMessage:
@@ -21,4 +21,4 @@ def message_get(*, message_id: UUID | str) -> ConversationMessage:
 
 
 def run_active(*, session_id: UUID | str) -> VibecodeRun | None:
-    return VibecodeRun.objects.filter(session_id=session_id, status__in=VibecodeRun.ACTIVE).first()
+    return VibecodeRun.objects.filter(session_id=session_id, status__in=VibecodeRun.ACTIVE).first()  # type: ignore[misc]  # django-stubs: a str `<fk>_id` passes only when the FK is named after its model

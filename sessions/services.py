@@ -152,4 +152,5 @@ def run_finish(*, run: VibecodeRun, status: str, result: dict) -> VibecodeRun:
         run.status, run.result, run.finished_at = status, result, timezone.now()
         run.save(update_fields=["status", "result", "finished_at"])
         events.event_publish(project_id=run.session.project_id, event_type=events.VIBECODE_RESPONSE, data=result)
+    events.signal_send(group=events.run_group(run.id), message={"type": "run.finished", "run_id": str(run.id)})
     return run

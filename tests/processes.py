@@ -53,9 +53,9 @@ def service_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def start_worker(log_path: Path, **env: str) -> subprocess.Popen:
+def start_worker(log_path: Path, poll: float = 0.05, **env: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "manage.py", "vibecode_worker", "--poll", "0.05"],
+        [sys.executable, "manage.py", "vibecode_worker", "--poll", str(poll)],
         cwd=ROOT,
         env=service_env(VIBECODE_EXECUTOR="worker", **env),
         stdout=log_path.open("w"),

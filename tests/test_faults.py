@@ -50,7 +50,7 @@ async def vibecode(api, session, prompt: str):
 
 
 async def events_until_result(socket) -> list[dict]:
-    received = []
+    received: list[dict] = []
     while not received or received[-1]["type"] != "vibecode_response":
         received.append(await socket.receive(timeout=15))
     return received

@@ -1,8 +1,9 @@
 """Two daphne instances sharing only PostgreSQL and Redis serve one project.
 
 A WebSocket client of instance A sees every event of a vibecode run started through instance B
-(executed by B itself, or by a separate `vibecode_worker` process), a client reconnecting to A with
-`?after=<seq>` is given exactly what it missed, and both instances answer REST reads alike.
+(executed by B itself, or by a separate `vibecode_worker` process, which is told of the queued run
+and tells B of its end), a client reconnecting to A with `?after=<seq>` is given exactly what it
+missed, and both instances answer REST reads alike.
 
 Needs the production shape: the test database on PostgreSQL (DATABASE_URL=postgresql://...) and
 REDIS_URL pointing at a running Redis; skipped otherwise, with the reason.
@@ -11,6 +12,7 @@ REDIS_URL pointing at a running Redis; skipped otherwise, with the reason.
 import asyncio
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -68,6 +70,8 @@ def instances(request, transactional_db, provider, redis_url, tmp_path):
         "OPENAI_BASE_URL": provider.base_url,
         "VIBECODE_EXECUTOR": executor,
         "RUN_REAPER_ENABLED": "0",
+        # Web processes waiting for a run executed elsewhere learn of its end from the worker's message.
+        "RUN_WAIT_POLL_S": "600",
     }
     processes = []
     try:
@@ -76,8 +80,9 @@ def instances(request, transactional_db, provider, redis_url, tmp_path):
         processes += [process for process, _ in started]
         executing = started[1][0]
         if executor == "worker":
+            # Polls so rarely that only being told of a queued run can start it within the test.
             executing = start_worker(
-                tmp_path / "worker.log", **{k: v for k, v in env.items() if k != "VIBECODE_EXECUTOR"}
+                tmp_path / "worker.log", poll=600, **{k: v for k, v in env.items() if k != "VIBECODE_EXECUTOR"}
             )
             processes.append(executing)
         yield started[0][1], started[1][1], executing.pid
@@ -101,7 +106,7 @@ async def receive_event(socket, timeout: float) -> dict:
 
 
 async def receive_until(socket, event_type: str, timeout: float = 30.0) -> list[dict]:
-    received = []
+    received: list[dict] = []
     while not received or received[-1]["type"] != event_type:
         received.append(await receive_event(socket, timeout))
     return received
@@ -131,18 +136,24 @@ async def test_client_of_instance_a_receives_every_event_of_a_run_started_throug
         # Idle for longer than channels_redis's blocking 5 s read: the sockets must stay open.
         await asyncio.sleep(6)
         session = (await http.post(f"{b_url}/projects/{project.id}/sessions", json={})).json()
+        started = time.monotonic()
         response = await http.post(
             f"{b_url}/sessions/{session['id']}/messages", json={"prompt": "Make it talk like a pirate"}
         )
+        elapsed = time.monotonic() - started
         body = response.json()
         print(
             "POST",
             f"{b_url}/sessions/:id/messages ->",
             response.status_code,
             body["status"],
+            f"in {elapsed:.2f} s,",
             "token_usage:",
             body.get("token_usage"),
         )
+        # Worker and web processes look at the database only every 600 s here: the run started and its
+        # result reached the waiting request because each was told through the channel layer.
+        assert elapsed < 30, f"the run took {elapsed:.1f} s; expected seconds (queued/finished messages)"
         assert response.status_code == 200, body
         assert body["status"] == "pending_human_review"
 

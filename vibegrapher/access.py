@@ -18,7 +18,7 @@ def token_required() -> bool:
 
 
 def token_valid(candidate: str | None) -> bool:
-    return bool(candidate) and hmac.compare_digest(candidate.encode(), settings.VIBEGRAPHER_API_TOKEN.encode())
+    return bool(candidate and hmac.compare_digest(candidate.encode(), settings.VIBEGRAPHER_API_TOKEN.encode()))
 
 
 def _bearer(value: str | None) -> str | None:

@@ -75,10 +75,13 @@ class PooledASGIHandler(ASGIHandler):
         """What `WSGIHandler.__call__` does, for one request on a pool thread."""
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)
-        request, response = self.create_request(scope, body_file)
-        if request is not None:
-            response = self._sync_handler.get_response(request)
-        response._handler_class = self.__class__
+        created = self.create_request(scope, body_file)  # (request, None), or (None, an error response)
+        if created[0] is not None:
+            response = self._sync_handler.get_response(created[0])
+        else:
+            response = created[1]
+        # Django's own handlers set this too; the stubs leave the private attribute out.
+        response._handler_class = self.__class__  # type: ignore[attr-defined]
         _keep_sqlite_connections()
         if not response.streaming:
             # Content is complete, so close now, on this thread: `request_finished` then sees to

@@ -12,7 +12,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 class ServiceError(Exception):
     """An error a service raises on purpose; its message is a sentence for the user."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
 
     def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None) -> None:
         super().__init__(detail)

@@ -11,7 +11,7 @@ Use it only for output whose fields do not read the serializer's context (no hyp
 serializer, shared by every response.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -20,6 +20,9 @@ from rest_framework.relations import PKOnlyObject
 
 
 class OutputModelSerializer(serializers.ModelSerializer):
+    # Set on first use, per class: read from the class's own __dict__, never inherited.
+    _readable_fields_once: ClassVar[list[serializers.Field]]
+
     def to_representation(self, instance: Any) -> dict[str, Any]:
         cls = type(self)
         readable = cls.__dict__.get("_readable_fields_once")

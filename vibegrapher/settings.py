@@ -126,7 +126,7 @@ if _default_db["ENGINE"] == "django.db.backends.sqlite3":
     _default_db["TEST"] = {"NAME": _test_name or f"{tempfile.gettempdir()}/vibegrapher-test-{os.getpid()}.sqlite3"}
 elif _default_db["ENGINE"] == "django.db.backends.postgresql":
     _default_db["OPTIONS"] = {"pool": {"min_size": 2, "max_size": _env_int("DB_POOL_SIZE", 20)}}
-    _test_url = os.environ.get("TEST_DATABASE_URL")
+    _test_url = os.environ.get("TEST_DATABASE_URL", "")
     if _test_url:
         _default_db["TEST"] = {"NAME": dj_database_url.parse(_test_url)["NAME"]}
 DATABASES = {"default": _default_db}
@@ -216,6 +216,10 @@ RUN_HEARTBEAT_S = _env_float("RUN_HEARTBEAT_S", 10.0)
 RUN_STALE_AFTER_S = _env_float("RUN_STALE_AFTER_S", 60.0)
 RUN_REAPER_ENABLED = _env_bool("RUN_REAPER_ENABLED", True)
 WORKER_CONCURRENCY = _env_int("WORKER_CONCURRENCY", 20)
+# Seconds between database looks while waiting for a run executed by another process. The executing
+# process also says when a run ends, through the channel layer; only Redis carries that across
+# processes, so without it the database is looked at often.
+RUN_WAIT_POLL_S = _env_float("RUN_WAIT_POLL_S", 1.0 if REDIS_URL else 0.1)
 # Per-run ceiling on model tokens (both agents, all rounds); 0 disables it.
 VIBECODE_TOKEN_BUDGET = _env_int("VIBECODE_TOKEN_BUDGET", 400_000)
 # Vibecode requests per client (DRF throttle rate syntax); shared through Redis when REDIS_URL is set.

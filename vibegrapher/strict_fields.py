@@ -11,12 +11,12 @@ from typing import Any
 from rest_framework import serializers
 
 
-class StringsOnly:
-    """Mixin for a string field: a value that is not a `str` fails with "Not a valid string."."""
+class StringsOnly(serializers.CharField):
+    """Base for a string field: a value that is not a `str` fails with "Not a valid string."."""
 
     default_error_messages = {"not_a_string": "Not a valid string."}
 
-    def to_internal_value(self, data: Any) -> Any:
+    def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("not_a_string")
         return super().to_internal_value(data)

@@ -181,6 +181,7 @@ async def test_reject_under_asgi_answers_before_the_run_ends(provider, admin_use
     print(f"admin answered in {answered_in:.2f}s; run then {run.status}")
     assert run.status in VibecodeRun.ACTIVE
     finished = await run_wait(str(run.id))
+    assert finished.result is not None
     assert finished.result["status"] == "pending_human_review"
 
 

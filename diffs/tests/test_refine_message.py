@@ -55,6 +55,8 @@ async def test_refined_message_comes_from_the_evaluator_and_changes_nothing(api,
     assert stored.status == Diff.Status.EVALUATOR_APPROVED
 
     step = await ConversationMessage.objects.filter(session=session).alast()
+    assert step is not None
+    assert step.token_usage is not None and step.openai_response is not None
     print("stored step:", step.agent, step.token_usage)
     assert step.agent == "evaluator"
     assert step.diff_id == diff.id

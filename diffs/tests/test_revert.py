@@ -24,7 +24,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def committed(project, session, code: str) -> str:
     project.refresh_from_db()
-    return services.diff_commit(diff=approved_diff(project=project, session=session, new_code=code)).committed_sha
+    sha = services.diff_commit(diff=approved_diff(project=project, session=session, new_code=code)).committed_sha
+    assert sha is not None
+    return sha
 
 
 @pytest.fixture

@@ -240,6 +240,7 @@ async def test_reject_without_feedback_tells_the_vibecoder_to_try_another_way(ap
     assert body["status"] == "human_rejected"
     assert body["human_feedback"] is None
     run = await VibecodeRun.objects.filter(session=session).order_by("-created_at").afirst()
+    assert run is not None
     await run_wait(str(run.id))
     assert "propose a different approach" in run.prompt
     messages = (await api.get(f"/sessions/{session.id}/messages")).json()
@@ -264,6 +265,7 @@ async def test_reject_while_a_run_is_active_rejects_but_starts_no_run(api, provi
     runs = [run async for run in VibecodeRun.objects.filter(session=session)]
     assert len(runs) == 1, "no second run while one is in progress"
     note = await ConversationMessage.objects.filter(session=session, role="system").alast()
+    assert note is not None
     print("system message:", note.content)
     assert "no new vibecode run was started" in note.content
     assert "in progress" in note.content
@@ -278,4 +280,5 @@ async def test_reject_without_provider_rejects_and_says_why(api, no_provider):
     assert body["status"] == "human_rejected"
     assert not await VibecodeRun.objects.filter(session=session).aexists()
     note = await ConversationMessage.objects.filter(session=session, role="system").alast()
+    assert note is not None
     assert "OPENAI_API_KEY" in note.content

@@ -22,6 +22,7 @@ import pytest
 from agents import Agent, RunConfig, Runner, function_tool
 from agents.models.openai_provider import OpenAIProvider
 from openai import AsyncOpenAI
+from openai.types.responses import ResponseCompletedEvent
 from pydantic import BaseModel
 
 from model_double import ModelDouble, classify, script_remote
@@ -177,8 +178,10 @@ async def test_raw_client_stream_sequence_numbers(double):
     assert [e.sequence_number for e in events] == list(range(len(events)))
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert deltas == "A fairly long answer that is split into several deltas by the double."
+    assert isinstance(events[-1], ResponseCompletedEvent), events[-1].type
     completed = events[-1].response
     assert completed.status == "completed" and completed.output_text == deltas
+    assert completed.usage is not None
     assert completed.usage.input_tokens == 100 and completed.usage.total_tokens == 150
 
 
@@ -186,6 +189,7 @@ async def test_raw_client_json_response(double):
     double.script(text("plain", usage=(3, 4, 2, 1)))
     response = await make_client(double).responses.create(model="gpt-test", input="hi")
     assert response.object == "response" and response.output_text == "plain"
+    assert response.usage is not None
     assert response.usage.input_tokens_details.cached_tokens == 2
     assert response.usage.output_tokens_details.reasoning_tokens == 1
     assert response.usage.total_tokens == 7
@@ -308,8 +312,10 @@ async def test_rate_limit_error(double, streamed):
         await run_agent(Agent(name="A"), "hi", make_client(double), streamed=streamed)
     assert caught.value.status_code == 429
     assert caught.value.response.headers["retry-after"] == "7"
-    assert caught.value.body["message"] == "Slow down"
-    assert caught.value.body["code"] == "rate_limit_exceeded"
+    body = caught.value.body
+    assert isinstance(body, dict), body
+    assert body["message"] == "Slow down"
+    assert body["code"] == "rate_limit_exceeded"
 
 
 @pytest.mark.parametrize("streamed", [False, True])
@@ -482,7 +488,9 @@ def test_default_patch_for_small_files_and_fence_styles(tmp_path, code, fence):
         "input": message,
         "tools": [{"type": "function", "name": "submit_patch"}],
     }
-    diff = append_comment_patch(find_python_code(request), extract_prompt(message))
+    code_found = find_python_code(request)
+    assert code_found is not None
+    diff = append_comment_patch(code_found, extract_prompt(message))
     done = subprocess.run(
         ["git", "apply", "-"],
         input=diff,
@@ -598,7 +606,8 @@ async def test_http_control_endpoints(double):
     assert len(await asyncio.to_thread(_http, double, "GET", "/_double/script")) == 2
     client = make_client(double)
     response = await client.responses.create(model="m", input="first")
-    assert response.output_text == "scripted over http" and response.usage.total_tokens == 11
+    assert response.output_text == "scripted over http"
+    assert response.usage is not None and response.usage.total_tokens == 11
     with pytest.raises(openai.RateLimitError):
         await client.responses.create(model="m", input="second")
     requests = await asyncio.to_thread(_http, double, "GET", "/_double/requests")
@@ -660,6 +669,7 @@ def test_cli_serves_default_behaviour():
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stdout is not None  # stdout=PIPE
     try:
         first = proc.stdout.readline()
         match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", first)

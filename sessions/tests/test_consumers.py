@@ -190,7 +190,7 @@ async def test_events_published_while_replaying_arrive_once_and_in_order(socket_
     ok, _ = await connecting
     assert ok
     await socket.receive_until("subscribed")
-    received = []
+    received: list[int] = []
     while len(received) < 60:
         received.append((await socket.receive())["data"]["n"])
     print("received", len(received), "events; first/last:", received[0], received[-1])

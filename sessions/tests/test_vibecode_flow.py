@@ -124,7 +124,7 @@ SYNTAX_ERROR_PATCH = """@@ -6,3 +6,3 @@
 
 
 async def _events_until(socket, event_type: str) -> list[dict]:
-    received = []
+    received: list[dict] = []
     while not received or received[-1]["type"] != event_type:
         received.append(await socket.receive(timeout=10))
     return received

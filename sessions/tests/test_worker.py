@@ -67,12 +67,14 @@ async def test_killed_worker_leaves_finished_steps_and_an_interrupted_run(
     assert await sync_to_async(runs_reap)() == 1
     await run.arefresh_from_db()
     assert run.status == "interrupted"
+    assert run.result is not None
     assert "interrupted" in run.result["error"]
     roles = [
         m.agent async for m in ConversationMessage.objects.filter(session_id=worker_session["id"]).order_by("sequence")
     ]
     assert roles == ["user", "vibecoder"], "the user message and the finished step survive"
     last_event = await ProjectEvent.objects.filter(project_id=worker_session["project_id"]).order_by("-seq").afirst()
+    assert last_event is not None
     assert last_event.type == "vibecode_response" and last_event.data["status"] == "failed"
     # The session is free again: a new request is accepted.
     provider.reset()

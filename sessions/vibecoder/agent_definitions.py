@@ -99,7 +99,8 @@ def _stop_when_patch_applied(
 
 def _model_settings(model: str, effort: str) -> ModelSettings:
     if model.startswith(("gpt-5", "o1", "o3", "o4")):
-        return ModelSettings(reasoning=Reasoning(effort=effort))
+        # REASONING_EFFORT is free text from the environment; pydantic checks it against the API's values.
+        return ModelSettings(reasoning=Reasoning.model_validate({"effort": effort}))
     return ModelSettings()
 
 

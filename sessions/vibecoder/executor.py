@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
@@ -101,8 +102,10 @@ async def run_execute(run_id: str) -> None:
 
 
 def run_dispatch(run_id: str) -> None:
-    """Start a stored run. In worker mode the workers pick it up; otherwise it runs in this loop."""
+    """Start a stored run. In worker mode the workers are told a run is queued (they also poll, for
+    when the message is lost or the layer does not reach them); otherwise it runs in this loop."""
     if settings.VIBECODE_EXECUTOR == "worker":
+        events.signal_send(group=events.RUNS_QUEUED_GROUP, message={"type": "run.queued", "run_id": run_id})
         return
     loop = asyncio.get_running_loop()
     # A fresh context: the run must not inherit the request's (its sync executor ends with the request).
@@ -112,16 +115,30 @@ def run_dispatch(run_id: str) -> None:
     _ensure_reaper(loop)
 
 
-async def run_wait(run_id: str, poll_s: float = 0.1) -> VibecodeRun:
-    """The finished run. Waiting never cancels it: a client that goes away loses nothing."""
+async def run_wait(run_id: str) -> VibecodeRun:
+    """The finished run. Waiting never cancels it: a client that goes away loses nothing.
+
+    A run of this process is awaited directly. One executed elsewhere (a worker, another instance)
+    tells the run's group when it ends; the database is checked again on every message and, in case
+    one is lost or the layer does not reach the executing process, every `RUN_WAIT_POLL_S`."""
     task = _tasks.get(run_id)
     if task is not None:
         await asyncio.shield(task)
-    while True:
-        run = await VibecodeRun.objects.aget(pk=run_id)
-        if run.status not in VibecodeRun.ACTIVE:
-            return run
-        await asyncio.sleep(poll_s)
+        return await VibecodeRun.objects.aget(pk=run_id)
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(events.run_group(run_id), channel)  # before the first look: no message can slip by
+    try:
+        while True:
+            run = await VibecodeRun.objects.aget(pk=run_id)
+            if run.status not in VibecodeRun.ACTIVE:
+                return run
+            try:
+                await asyncio.wait_for(layer.receive(channel), timeout=settings.RUN_WAIT_POLL_S)
+            except TimeoutError:
+                pass
+    finally:
+        await layer.group_discard(events.run_group(run_id), channel)
 
 
 def runs_reap() -> int:
@@ -152,6 +169,7 @@ def runs_reap() -> int:
         )
         if updated:
             events.event_publish(project_id=run.session.project_id, event_type=events.VIBECODE_RESPONSE, data=result)
+            events.signal_send(group=events.run_group(run.id), message={"type": "run.finished", "run_id": str(run.id)})
             reaped += 1
     return reaped
 

@@ -23,6 +23,7 @@ from agents import (
 )
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
 
 from diffs.services import diff_create_proposed
 from sessions import services
@@ -92,16 +93,17 @@ class RunScope:
 
 
 def _text_of(response: ModelResponse) -> str:
-    parts = []
+    parts: list[str] = []
     for item in response.output:
-        if getattr(item, "type", None) == "message":
-            parts.extend(getattr(content, "text", "") for content in item.content)
+        if isinstance(item, ResponseOutputMessage):
+            # A refusal part has no text; it adds nothing.
+            parts.extend(content.text for content in item.content if isinstance(content, ResponseOutputText))
     return "".join(parts)
 
 
 def _patch_call(response: ModelResponse) -> dict[str, str] | None:
     for item in response.output:
-        if getattr(item, "type", None) == "function_call" and item.name == "submit_patch":
+        if isinstance(item, ResponseFunctionToolCall) and item.name == "submit_patch":
             try:
                 arguments = json.loads(item.arguments or "{}")
             except json.JSONDecodeError:
@@ -110,7 +112,7 @@ def _patch_call(response: ModelResponse) -> dict[str, str] | None:
     return None
 
 
-def _usage_of(response: ModelResponse, *, model: str, agent: str, iteration: int) -> dict[str, Any]:
+def _usage_of(response: ModelResponse, *, model: str, agent: str, iteration: int | None) -> dict[str, Any]:
     usage = response.usage
     return {
         "prompt_tokens": usage.input_tokens,
@@ -143,9 +145,9 @@ def _full_response(response: ModelResponse, model: str) -> dict[str, Any]:
 
 
 class StepRecorder(RunHooks[Any]):
-    """Logs, stores and broadcasts each model call of one agent in one round."""
+    """Logs, stores and broadcasts each model call of one agent in one round (no round: iteration None)."""
 
-    def __init__(self, scope: RunScope, *, agent: str, model: str, iteration: int) -> None:
+    def __init__(self, scope: RunScope, *, agent: str, model: str, iteration: int | None) -> None:
         self.scope, self.agent, self.model, self.iteration = scope, agent, model, iteration
 
     async def on_llm_start(self, context: RunContextWrapper, agent: Agent, system_prompt, input_items) -> None:

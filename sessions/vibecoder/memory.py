@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from agents import SQLiteSession
+from agents import SQLiteSession, TResponseInputItem
 from asgiref.sync import async_to_sync
 
 _KEEP = 256
@@ -60,7 +60,7 @@ def memory_clear(*, db_path: str | Path, key: str) -> None:
     async_to_sync(memory_open(db_path=db_path, key=key).clear_session)()
 
 
-def memory_items(*, db_path: str | Path, key: str) -> list[dict]:
+def memory_items(*, db_path: str | Path, key: str) -> list[TResponseInputItem]:
     if not Path(db_path).exists():
         return []
     return list(async_to_sync(memory_open(db_path=db_path, key=key).get_items)())

@@ -302,7 +302,8 @@ def _after_anchors(hunk: _Hunk, keys: list[str], candidates: list[int]) -> list[
         wanted = anchor.strip()
         hits = [i for i, key in enumerate(keys) if key.strip().startswith(wanted)]
         hits = [i for i in hits if keys[i].strip() == wanted] or hits  # whole lines first
-        positions = sorted({next((i for i in hits if i > p), None) for p in positions} - {None})
+        following = (next((i for i in hits if i > p), None) for p in positions)
+        positions = sorted({i for i in following if i is not None})
         if not positions:
             raise PatchError(
                 f"{hunk.label}: the anchor line {_clip(anchor, 80)!r} was not found in the file "
@@ -310,7 +311,8 @@ def _after_anchors(hunk: _Hunk, keys: list[str], candidates: list[int]) -> list[
                 "the file, e.g. the enclosing 'def ...' or 'class ...' line."
             )
     size = len(hunk.old)
-    kept = {next((s for s in candidates if s + size > p), None) for p in positions} - {None}
+    firsts = (next((s for s in candidates if s + size > p), None) for p in positions)
+    kept = {s for s in firsts if s is not None}
     if not kept:
         raise PatchError(
             f"{hunk.label}: its lines occur at lines {_numbers(candidates)} of the file, but none "

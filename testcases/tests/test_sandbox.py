@@ -43,6 +43,11 @@ def run(test_code: str, workflow_code: str = WORKFLOW, timeout_s: float = 20.0, 
     return sandbox_run(workflow_code=workflow_code, test_code=test_code, timeout_s=timeout_s, **kw)
 
 
+def error_text(r: SandboxResult) -> str:
+    assert r.error is not None, r
+    return r.error
+
+
 def _cmdline(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
 
@@ -101,14 +106,14 @@ def test_passing_test_passes():
 def test_assert_false_is_failed_with_message():
     r = run('assert False, "boom"\n')
     assert r.status == "failed", r
-    assert "boom" in r.error
+    assert "boom" in error_text(r)
     assert "AssertionError" in r.output
 
 
 def test_other_exception_is_error():
     r = run('raise ValueError("x")\n')
     assert r.status == "error", r
-    assert "ValueError: x" in r.error
+    assert "ValueError: x" in error_text(r)
     assert "ValueError" in r.output
 
 
@@ -120,7 +125,7 @@ def test_test_functions_are_called_in_order():
         "def test_three():\n    print('three ran')\n"
     )
     assert r.status == "failed", r
-    assert "assert 1 == 2" in r.error
+    assert "assert 1 == 2" in error_text(r)
     assert "one ran" in r.output and "two ran" in r.output
     assert "three ran" not in r.output  # stops at the first failure
     assert r.output.index("one ran") < r.output.index("two ran")
@@ -141,7 +146,7 @@ def test_passing_test_functions_and_async_tests():
 def test_test_function_with_fixture_args_is_error():
     r = run("def test_needs(tmp_path):\n    pass\n")
     assert r.status == "error", r
-    assert "fixtures" in r.error
+    assert "fixtures" in error_text(r)
 
 
 def test_import_workflow_sees_the_given_code():
@@ -155,10 +160,10 @@ def test_import_workflow_sees_the_given_code():
 def test_error_in_workflow_module_is_error():
     r = run("import workflow\n", workflow_code="raise RuntimeError('broken workflow')\n")
     assert r.status == "error", r
-    assert "broken workflow" in r.error
+    assert "broken workflow" in error_text(r)
     r = run("import workflow\n", workflow_code="def oops(:\n")
     assert r.status == "error", r
-    assert "SyntaxError" in r.error
+    assert "SyntaxError" in error_text(r)
 
 
 def test_agents_sdk_is_importable_from_the_workflow():
@@ -242,7 +247,7 @@ def test_early_exit_is_not_a_pass():
     assert r.status == "error", r
     r = run("import sys\nsys.exit(0)\n")
     assert r.status == "error", r
-    assert "SystemExit" in r.error
+    assert "SystemExit" in error_text(r)
     r = run("import os\nos._exit(1)\n")
     assert r.status == "error", r
 
@@ -272,7 +277,7 @@ def test_memory_hog_hits_the_limit_and_is_a_timeout():
     t0 = time.monotonic()
     r = run("data = bytearray(2 * 1024 ** 3)\nprint(len(data))\n", timeout_s=10)
     assert r.status == "timeout", r
-    assert "Memory limit exceeded" in r.error
+    assert "Memory limit exceeded" in error_text(r)
     assert time.monotonic() - t0 < 5.0
     # gradual growth is caught too
     r = run(
@@ -281,7 +286,7 @@ def test_memory_hog_hits_the_limit_and_is_a_timeout():
         memory_mb=256,
     )
     assert r.status == "timeout", r
-    assert "Memory limit exceeded" in r.error
+    assert "Memory limit exceeded" in error_text(r)
 
 
 def _require_fork_containment() -> dict:

@@ -5,10 +5,13 @@ import gc
 import logging
 import signal
 
+import uvloop
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from sessions import events
 from sessions.models import VibecodeRun
 from sessions.vibecoder import executor
 from sessions.vibecoder.provider import provider_warm_up
@@ -38,34 +41,66 @@ class Command(BaseCommand):
     def handle(self, *args, concurrency: int, poll: float, once: bool, **options):
         provider_warm_up()
         gc.freeze()  # see vibegrapher/asgi.py
-        asyncio.run(self._serve(concurrency=concurrency, poll=poll, once=once))
+        # uvloop, as the web processes run under uvicorn: the stock loop costs a run noticeably more CPU.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(self._serve(concurrency=concurrency, poll=poll, once=once))
 
     async def _serve(self, *, concurrency: int, poll: float, once: bool) -> None:
         stopping = asyncio.Event()
+        wake = asyncio.Event()  # set when told a run is queued, or when stopping
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            stopping.set()
+            wake.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stopping.set)
+            loop.add_signal_handler(sig, stop)
+        listener = asyncio.create_task(_listen_for_queued_runs(wake), name="queued-runs-listener")
         running: set[asyncio.Task] = set()
         logger.info("Vibecode worker %s started (concurrency %d)", executor.INSTANCE, concurrency)
         next_reap = 0.0
-        while not stopping.is_set():
-            if loop.time() >= next_reap:
-                reaped = await sync_to_async(executor.runs_reap)()
-                if reaped:
-                    logger.warning("Marked %d vibecode run(s) interrupted", reaped)
-                next_reap = loop.time() + settings.RUN_HEARTBEAT_S
-            free = concurrency - len(running)
-            if free > 0:
-                for run_id in await sync_to_async(_queued_run_ids)(free):
-                    task = asyncio.create_task(executor.run_execute(run_id))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-            if once and not running:
-                break
-            try:
-                await asyncio.wait_for(stopping.wait(), timeout=poll)
-            except TimeoutError:
-                pass
+        try:
+            while not stopping.is_set():
+                wake.clear()
+                if listener.done():
+                    listener.result()  # the channel layer failed: stop loudly rather than go deaf
+                if loop.time() >= next_reap:
+                    reaped = await sync_to_async(executor.runs_reap)()
+                    if reaped:
+                        logger.warning("Marked %d vibecode run(s) interrupted", reaped)
+                    next_reap = loop.time() + settings.RUN_HEARTBEAT_S
+                free = concurrency - len(running)
+                if free > 0:
+                    for run_id in await sync_to_async(_queued_run_ids)(free):
+                        task = asyncio.create_task(executor.run_execute(run_id))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+                        # A finished run frees a slot: look for queued runs again.
+                        task.add_done_callback(lambda _: wake.set())
+                if once and not running:
+                    break
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=poll)
+                except TimeoutError:
+                    pass
+        finally:
+            listener.cancel()
         if running:
             logger.info("Waiting for %d run(s) to finish", len(running))
             await asyncio.gather(*running)
+
+
+async def _listen_for_queued_runs(wake: asyncio.Event) -> None:
+    """Wake the worker when a web process says a run is queued, instead of at its next poll. The poll
+    stays: a message can be lost (a full channel), and the in-memory layer does not cross processes."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    while True:
+        # Joined again now and then: a group membership expires (channels_redis: after a day).
+        await layer.group_add(events.RUNS_QUEUED_GROUP, channel)
+        try:
+            await asyncio.wait_for(layer.receive(channel), timeout=settings.RUN_HEARTBEAT_S)
+        except TimeoutError:
+            continue
+        wake.set()
