@@ -251,7 +251,11 @@ class DiffAdmin(admin.ModelAdmin):
         except ServiceError as exc:
             messages.error(request, exc.detail)
             return self._back(diff)
-        if run is None:
+        if run is None and diff.session_id is None:
+            messages.warning(
+                request, f"Diff {diff.id} rejected. Its session was deleted, so no new vibecode run started."
+            )
+        elif run is None:
             messages.warning(request, f"Diff {diff.id} rejected. No new vibecode run started; the session says why.")
         elif run_start_from_sync(request, run):
             run.refresh_from_db()

@@ -26,6 +26,10 @@ async def commit_message_refine(*, diff: Diff, hint: str | None, current_message
         raise Conflict(
             f"Diff {diff.id} is {diff.status}; only diffs that are not yet committed or rejected get a new message."
         )
+    if diff.session_id is None:
+        raise Conflict(
+            f"Diff {diff.id} has no session any more (it was deleted), and the evaluator's answer is stored in one."
+        )
     original = (current_message or "").strip() or diff.commit_message
     scope = RunScope(
         run_id=f"refine-message-{diff.id}",

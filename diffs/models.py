@@ -14,7 +14,9 @@ class Diff(models.Model):
         COMMITTED = "committed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    session = models.ForeignKey(VibecodeSession, on_delete=models.CASCADE, related_name="diffs")
+    # A deleted session takes its conversation with it, not the changes it produced: committed diffs are
+    # the record of what was committed and why, and a pending one can still be reviewed.
+    session = models.ForeignKey(VibecodeSession, on_delete=models.SET_NULL, null=True, blank=True, related_name="diffs")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="diffs")
     base_commit = models.CharField(max_length=40)
     target_branch = models.CharField(max_length=100, default="main")

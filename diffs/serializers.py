@@ -6,7 +6,7 @@ from vibegrapher.strict_fields import StrictBooleanField, StrictCharField
 
 
 class DiffSerializer(OutputModelSerializer):
-    session_id = serializers.UUIDField(read_only=True)
+    session_id = serializers.UUIDField(read_only=True, allow_null=True, help_text="null once the session is deleted")
     project_id = serializers.UUIDField(read_only=True)
 
     class Meta:

@@ -91,6 +91,9 @@ def diff_reject(*, diff: Diff, feedback: str | None) -> tuple[Diff, VibecodeRun 
     feedback = (feedback or "").strip() or None
     diff = _review(diff=diff, status=Diff.Status.HUMAN_REJECTED, feedback=feedback, action="rejected")
     session = diff.session
+    if session is None:  # the session was deleted: there is no conversation to continue
+        logger.info("Diff %s was rejected; its session was deleted, so no new vibecode run starts", diff.id)
+        return diff, None
     if not provider_configured():
         _rerun_skipped(diff=diff, reason=NOT_CONFIGURED)
         return diff, None
@@ -112,6 +115,7 @@ REJECTED_WITHOUT_FEEDBACK = "Rejected without feedback."
 
 def _rerun_skipped(*, diff: Diff, reason: str) -> None:
     logger.warning("Diff %s was rejected; no new vibecode run started: %s", diff.id, reason)
+    assert diff.session_id is not None, "only called for a diff whose session exists"
     session_services.message_record(
         session_id=diff.session_id,
         project_id=diff.project_id,
@@ -128,7 +132,10 @@ def _message_text(message: str) -> str:
 
 def commit_message_with_trailers(*, message: str, diff: Diff) -> str:
     """The message, a blank line, and the trailers that tie the commit to its diff and session."""
-    return f"{_message_text(message)}\n\nVibegrapher-Diff: {diff.id}\nVibegrapher-Session: {diff.session_id}\n"
+    trailers = f"Vibegrapher-Diff: {diff.id}\n"
+    if diff.session_id is not None:
+        trailers += f"Vibegrapher-Session: {diff.session_id}\n"
+    return f"{_message_text(message)}\n\n{trailers}"
 
 
 def diff_commit(*, diff: Diff, message: str | None = None) -> Diff:
@@ -166,7 +173,9 @@ def diff_commit(*, diff: Diff, message: str | None = None) -> Diff:
             diff.commit_message = _message_text(message)
         diff.save(update_fields=["status", "committed_sha", "commit_message", "updated_at"])
         session = diff.session
-        transaction.on_commit(
-            lambda: memory_clear(db_path=session.conversations_db_path, key=session.evaluator_session_key), robust=True
-        )
+        if session is not None:  # a deleted session's memories were cleared with it
+            transaction.on_commit(
+                lambda: memory_clear(db_path=session.conversations_db_path, key=session.evaluator_session_key),
+                robust=True,
+            )
     return diff

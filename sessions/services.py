@@ -56,7 +56,8 @@ def session_get_or_create(
 
 
 def session_delete(*, session: VibecodeSession) -> None:
-    """Delete the session, its messages and diffs, and clear both agents' memories."""
+    """Delete the session and its messages, and clear both agents' memories. Its diffs stay, without a
+    session: committed ones record what was committed, and pending ones can still be reviewed."""
     if run_active(session_id=session.id):
         raise Conflict("A vibecode run is in progress in this session; wait for it to finish before deleting it.")
     db_path, keys = session.conversations_db_path, [session.openai_session_key, session.evaluator_session_key]

@@ -52,7 +52,13 @@ class SessionDetailView(APIView):
     def get(self, request: Request, session_id: str) -> Response:
         return Response(VibecodeSessionSerializer(selectors.session_get(session_id=session_id)).data)
 
-    @extend_schema(responses={204: None, **errors(404, 409)})
+    @extend_schema(
+        responses={204: None, **errors(404, 409)},
+        description=(
+            "Deletes the session and its messages and clears both agents' memories. Its diffs stay, with "
+            "`session_id` null. 409 while a vibecode run is in progress in the session."
+        ),
+    )
     def delete(self, request: Request, session_id: str) -> Response:
         services.session_delete(session=selectors.session_get(session_id=session_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -11,6 +11,7 @@ from diffs.services import diff_commit
 from diffs.tests.builders import (
     PIRATE_CODE,
     PIRATE_PATCH,
+    ROBOT_CODE,
     ROBOT_PATCH,
     approved_diff,
     project_with_session,
@@ -282,3 +283,52 @@ async def test_reject_without_provider_rejects_and_says_why(api, no_provider):
     note = await ConversationMessage.objects.filter(session=session, role="system").alast()
     assert note is not None
     assert "OPENAI_API_KEY" in note.content
+
+
+# --- a deleted session -------------------------------------------------------------------------------
+
+
+async def test_diffs_outlive_their_deleted_session_and_can_still_be_reviewed_and_committed(api, provider):
+    project, session = await sync_to_async(project_with_session)(name="Deleted Session")
+    committed = await sync_to_async(approved_diff)(project=project, session=session, new_code=PIRATE_CODE)
+    committed = await sync_to_async(diff_commit)(diff=committed)
+    pending = await sync_to_async(proposed_diff)(
+        project=project, session=session, new_code=ROBOT_CODE, base_commit=committed.committed_sha
+    )
+    rejected = await sync_to_async(proposed_diff)(
+        project=project, session=session, new_code=ROBOT_CODE, base_commit=committed.committed_sha
+    )
+
+    response = await api.delete(f"/sessions/{session.id}")
+    print("DELETE /sessions/:id ->", response.status_code)
+    assert response.status_code == 204
+
+    listed = (await api.get(f"/projects/{project.id}/diffs")).json()
+    print("GET /projects/:id/diffs after the delete:", [(d["status"], d["session_id"]) for d in listed])
+    assert {d["id"] for d in listed} == {str(committed.id), str(pending.id), str(rejected.id)}
+    assert all(d["session_id"] is None for d in listed)
+    shown = (await api.get(f"/diffs/{committed.id}")).json()
+    assert (shown["status"], shown["committed_sha"]) == ("committed", committed.committed_sha)
+
+    # The evaluator's answer to refine-message would be stored in the session, which is gone.
+    response = await api.post(f"/diffs/{pending.id}/refine-message", json={})
+    print("POST /diffs/:id/refine-message ->", response.status_code, response.json())
+    assert response.status_code == 409
+    assert "deleted" in response.json()["detail"]
+
+    # A pending diff is still a change someone may want: approve and commit it.
+    assert (await review(api, pending.id, {"approved": True}))[0] == 200
+    response = await api.post(f"/diffs/{pending.id}/commit", json={})
+    print("POST /diffs/:id/commit ->", response.status_code, response.json().get("status"))
+    assert response.status_code == 200, response.text
+    log = (await api.get(f"/projects/{project.id}/commits")).json()
+    print("newest commit:", log[0])
+    assert log[0]["sha"] == response.json()["committed_sha"]
+    assert log[0]["diff_id"] == str(pending.id) and log[0]["session_id"] is None
+
+    # Rejecting one records the rejection; with no conversation left, no new run starts and no model is called.
+    status, body = await review(api, rejected.id, {"approved": False, "feedback": "Not like this."})
+    assert status == 200
+    assert (body["status"], body["human_feedback"]) == ("human_rejected", "Not like this.")
+    assert await VibecodeRun.objects.acount() == 0
+    assert provider.requests == []
