@@ -35,6 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cpu_time import tree_cpu_seconds  # noqa: E402
 from machine_speed import speed_line  # noqa: E402
 
 from tests.processes import free_port, wait_until_healthy  # noqa: E402
@@ -88,34 +89,6 @@ class Result:
     failed: int
     cpu_ms_per_request: float
     stalled: bool
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its reaped children (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / os.sysconf("SC_CLK_TCK")
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and all its descendants (uvicorn --workers N runs N children)."""
-    pids, frontier = [pid], [pid]
-    while frontier:
-        parent = frontier.pop()
-        try:
-            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-        except FileNotFoundError:
-            continue
-        for child in map(int, children):
-            pids.append(child)
-            frontier.append(child)
-    return pids
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    return sum(cpu_seconds(p) for p in process_tree(pid))
 
 
 def server_command(kind: str, workers: int, port: int, app: str) -> list[str]:

@@ -38,27 +38,8 @@ from model_double import ModelDouble  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+from cpu_time import tree_cpu_seconds  # noqa: E402
 from machine_speed import speed_line  # noqa: E402
-
-
-def _stat(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
-def cpu_seconds(*pids: int) -> float:
-    """User + system CPU time of processes and their children (Linux), to read the cost apart
-    from machine load (uvicorn's --workers are children of its main process)."""
-    wanted, total = set(pids), 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = _stat(int(entry.name))
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # ended meanwhile
-        if int(entry.name) in wanted or int(fields[1]) in wanted:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -236,7 +217,7 @@ async def measure(args: argparse.Namespace, workdir: Path, database_url: str) ->
             await events.stop()
             overhead = []
             instant_latency: list[float] = []
-            cpu_before = cpu_seconds(*processes)
+            cpu_before = tree_cpu_seconds(*processes)
             for project_id, session_id in pairs[1:]:
                 events = EventLog(f"ws://127.0.0.1:{port}/ws/projects/{project_id}")
                 await events.start()
@@ -245,7 +226,7 @@ async def measure(args: argparse.Namespace, workdir: Path, database_url: str) ->
                 await events.stop()
                 instant_latency += latencies(events, double)
 
-            cpu_per_run = (cpu_seconds(*processes) - cpu_before) / len(overhead) * 1000
+            cpu_per_run = (tree_cpu_seconds(*processes) - cpu_before) / len(overhead) * 1000
 
             # (b) concurrency: every model call takes 500 ms.
             double.default_delay = 0.5
