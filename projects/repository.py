@@ -112,6 +112,27 @@ def _refresh_worktree(repo: pygit2.Repository) -> None:
     repo.checkout(_BRANCH_REF, strategy=pygit2.enums.CheckoutStrategy.FORCE)
 
 
+# What a repository needs in `.git`: what `git init -b main` writes, minus the samples (description,
+# hooks/, info/exclude) and the empty refs/tags/ (git makes it with the first tag). Writing these is a
+# fraction of the cost of `init_repository`, which probes the filesystem and rewrites `config` per key.
+_GIT_FOLDERS = ("objects", "refs", "refs/heads")
+_GIT_FILES = {
+    "HEAD": f"ref: {_BRANCH_REF}\n".encode(),
+    "config": b"[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n",
+}
+
+
+def _repository_init(path: Path) -> pygit2.Repository:
+    """An empty repository in the existing, empty folder `path`, with `main` as its unborn HEAD."""
+    git = path / ".git"
+    git.mkdir()
+    for folder in _GIT_FOLDERS:
+        (git / folder).mkdir()
+    for name, content in _GIT_FILES.items():
+        (git / name).write_bytes(content)
+    return pygit2.Repository(str(path))
+
+
 def repository_build(*, code: str, message: str) -> tuple[Path, Head]:
     """Make a repository with `code` as the first commit on `main` in a staging folder of the
     projects root that belongs to no project yet; `repository_install` moves it into place.
@@ -124,11 +145,16 @@ def repository_build(*, code: str, message: str) -> tuple[Path, Head]:
     staging = root / f".new-{uuid4().hex}"
     staging.mkdir()
     try:
-        repo = pygit2.init_repository(str(staging), initial_head=BRANCH)
+        repo = _repository_init(staging)
         tree = _tree_with_workflow(repo, code)
         sig = _signature()
         sha = repo.create_commit(_BRANCH_REF, sig, sig, message, tree, [])
-        _refresh_worktree(repo)
+        # An empty working tree needs no checkout: write the file and an index of the commit's tree (its
+        # entry has no stat data yet; the first `git status` fills it in).
+        (staging / WORKFLOW_FILE).write_bytes(code.encode("utf-8"))
+        index = repo.index
+        index.read_tree(repo.get(tree))
+        index.write()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -163,8 +189,21 @@ def repository_create(*, slug: str, code: str, message: str) -> Head:
 
 def repository_head(*, path: Path) -> Head:
     repo = _open(path)
-    commit = repo.revparse_single(_BRANCH_REF)
+    commit = repo.revparse_single(_BRANCH_REF).peel(pygit2.Commit)
     return Head(code=_file_in(commit), sha=str(commit.id))
+
+
+def _as_commit(found: object) -> pygit2.Commit | None:
+    """`found` if it is a commit. (pygit2's stubs do not make Commit a subclass of Object, as it is at
+    run time, so an `isinstance` check on what `Repository.get` returns would read as never true.)"""
+    return found if isinstance(found, pygit2.Commit) else None
+
+
+def _blob_text(repo: pygit2.Repository, oid: pygit2.Oid) -> str:
+    blob = repo[oid]
+    if not isinstance(blob, pygit2.Blob):
+        raise RepositoryError(f"{oid} is not a file.")
+    return blob.data.decode("utf-8")
 
 
 def _file_in(commit: pygit2.Commit) -> str:
@@ -172,16 +211,18 @@ def _file_in(commit: pygit2.Commit) -> str:
         blob = commit.tree[WORKFLOW_FILE]
     except KeyError as exc:
         raise RepositoryError(f"Commit {commit.id} has no {WORKFLOW_FILE}.") from exc
+    if not isinstance(blob, pygit2.Blob):
+        raise RepositoryError(f"{WORKFLOW_FILE} in commit {commit.id} is not a file.")
     return blob.data.decode("utf-8")
 
 
 def repository_file_at(*, path: Path, sha: str) -> str:
     repo = _open(path)
     try:
-        commit = repo.get(sha)
+        commit = _as_commit(repo.get(sha))
     except ValueError as exc:
         raise RepositoryError(f"{sha!r} is not a commit id.") from exc
-    if not isinstance(commit, pygit2.Commit):
+    if commit is None:
         raise RepositoryError(f"Commit {sha} is not in this repository.")
     return _file_in(commit)
 
@@ -202,16 +243,15 @@ def repository_commit(*, path: Path, code: str, message: str, parent_sha: str) -
 def repository_merge(*, path: Path, base_sha: str, new_code: str) -> str:
     """Three-way merge: the change base -> new_code, replayed on top of main's head. Returns the code."""
     repo = _open(path)
-    base = repo.get(base_sha)
-    if not isinstance(base, pygit2.Commit):
+    base = _as_commit(repo.get(base_sha))
+    if base is None:
         raise RepositoryError(f"Base commit {base_sha} is not in this repository.")
     head = repo.revparse_single(_BRANCH_REF)
-    theirs = repo.get(_tree_with_workflow(repo, new_code))
+    theirs = _tree_with_workflow(repo, new_code)
     index = repo.merge_trees(base.tree, head.tree, theirs)
     if index.conflicts is not None:
         raise MergeConflictError(f"The change does not apply cleanly on top of {head.id}.")
-    entry = index[WORKFLOW_FILE]
-    return repo.get(entry.id).data.decode("utf-8")
+    return _blob_text(repo, index[WORKFLOW_FILE].id)
 
 
 def repository_descends_from(*, path: Path, sha: str, ancestor: str) -> bool:
@@ -241,10 +281,10 @@ def repository_revert(*, path: Path, sha: str) -> Reverted:
     repo = _open(path)
     head = repo.revparse_single(_BRANCH_REF)
     try:
-        commit = repo.get(sha)
+        commit = _as_commit(repo.get(sha))
     except (KeyError, ValueError, pygit2.GitError):
         commit = None
-    if not isinstance(commit, pygit2.Commit) or not (commit.id == head.id or repo.descendant_of(head.id, commit.id)):
+    if commit is None or not (commit.id == head.id or repo.descendant_of(head.id, commit.id)):
         raise UnknownCommitError(f"No commit {sha} in the history of main.")
     if not commit.parents:
         raise RepositoryError(
@@ -255,7 +295,7 @@ def repository_revert(*, path: Path, sha: str) -> Reverted:
         raise MergeConflictError(
             f"Reverting {str(commit.id)[:12]} does not apply cleanly: later commits changed the same lines."
         )
-    code = repo.get(index[WORKFLOW_FILE].id).data.decode("utf-8")
+    code = _blob_text(repo, index[WORKFLOW_FILE].id)
     return Reverted(sha=str(commit.id), subject=commit.message.splitlines()[0] if commit.message else "", code=code)
 
 

@@ -126,7 +126,7 @@ def main_change(*, project_id: UUID | str) -> Iterator[MainChange]:
                 raise
     except BaseException:
         # The COMMIT itself may have failed after the block ran; undo unless the database holds the commit.
-        if change is not None and change.new_head is not None and not _commit_recorded(change):
+        if change is not None and change.new_head is not None and not _commit_recorded(change, change.new_head):
             _undo_commit(change)
         raise
 
@@ -144,11 +144,11 @@ def _undo_commit(change: MainChange) -> None:
         )
 
 
-def _commit_recorded(change: MainChange) -> bool:
+def _commit_recorded(change: MainChange, new_head: repository.Head) -> bool:
     try:
-        return Project.objects.filter(pk=change.project.pk, current_commit=change.new_head.sha).exists()
+        return Project.objects.filter(pk=change.project.pk, current_commit=new_head.sha).exists()
     except DatabaseError:
-        logger.exception("Could not check whether commit %s was recorded; main is left as it is", change.new_head.sha)
+        logger.exception("Could not check whether commit %s was recorded; main is left as it is", new_head.sha)
         return True
 
 
