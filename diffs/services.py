@@ -145,7 +145,8 @@ def diff_commit(*, diff: Diff, message: str | None = None) -> Diff:
     clears the evaluator's memory of the session (the vibecoder keeps its history).
     """
     with main_change(project_id=diff.project_id) as change:
-        diff = Diff.objects.select_for_update().select_related("session").get(pk=diff.pk)
+        # Only the diff's row: its session may be gone (a nullable join, which PostgreSQL cannot lock).
+        diff = Diff.objects.select_for_update(of=("self",)).select_related("session").get(pk=diff.pk)
         if diff.status != Diff.Status.HUMAN_APPROVED:
             raise Conflict(
                 f"Diff {diff.id} cannot be committed: it is {diff.status}, and only human_approved diffs can be."
