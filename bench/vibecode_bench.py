@@ -29,7 +29,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psycopg
 import websockets
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -146,28 +148,18 @@ async def main(args: argparse.Namespace) -> None:
             postgres_database_drop(args.postgres, database_url)
 
 
-def _postgres_admin(server_url: str):
-    import psycopg  # only needed with --postgres
-
-    return psycopg.connect(server_url, autocommit=True)
-
-
 def postgres_database_create(server_url: str) -> str:
     """A new, empty database on the server of `server_url` (its role needs CREATEDB); returns its URL."""
-    from psycopg import sql
-
     name = f"vibegrapher_bench_{os.getpid()}"
-    with _postgres_admin(server_url) as connection:
+    with psycopg.connect(server_url, autocommit=True) as connection:
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
 
 
 def postgres_database_drop(server_url: str, database_url: str) -> None:
-    from psycopg import sql
-
     name = urlsplit(database_url).path.lstrip("/")
-    with _postgres_admin(server_url) as connection:
+    with psycopg.connect(server_url, autocommit=True) as connection:
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 

@@ -199,21 +199,18 @@ def _as_commit(found: object) -> pygit2.Commit | None:
     return found if isinstance(found, pygit2.Commit) else None
 
 
-def _blob_text(repo: pygit2.Repository, oid: pygit2.Oid) -> str:
-    blob = repo[oid]
-    if not isinstance(blob, pygit2.Blob):
-        raise RepositoryError(f"{oid} is not a file.")
-    return blob.data.decode("utf-8")
+def _blob_text(found: object, what: str) -> str:
+    if not isinstance(found, pygit2.Blob):
+        raise RepositoryError(f"{what} is not a file.")
+    return found.data.decode("utf-8")
 
 
 def _file_in(commit: pygit2.Commit) -> str:
     try:
-        blob = commit.tree[WORKFLOW_FILE]
+        entry = commit.tree[WORKFLOW_FILE]
     except KeyError as exc:
         raise RepositoryError(f"Commit {commit.id} has no {WORKFLOW_FILE}.") from exc
-    if not isinstance(blob, pygit2.Blob):
-        raise RepositoryError(f"{WORKFLOW_FILE} in commit {commit.id} is not a file.")
-    return blob.data.decode("utf-8")
+    return _blob_text(entry, f"{WORKFLOW_FILE} in commit {commit.id}")
 
 
 def repository_file_at(*, path: Path, sha: str) -> str:
@@ -251,7 +248,7 @@ def repository_merge(*, path: Path, base_sha: str, new_code: str) -> str:
     index = repo.merge_trees(base.tree, head.tree, theirs)
     if index.conflicts is not None:
         raise MergeConflictError(f"The change does not apply cleanly on top of {head.id}.")
-    return _blob_text(repo, index[WORKFLOW_FILE].id)
+    return _blob_text(repo[index[WORKFLOW_FILE].id], WORKFLOW_FILE)
 
 
 def repository_descends_from(*, path: Path, sha: str, ancestor: str) -> bool:
@@ -295,7 +292,7 @@ def repository_revert(*, path: Path, sha: str) -> Reverted:
         raise MergeConflictError(
             f"Reverting {str(commit.id)[:12]} does not apply cleanly: later commits changed the same lines."
         )
-    code = _blob_text(repo, index[WORKFLOW_FILE].id)
+    code = _blob_text(repo[index[WORKFLOW_FILE].id], WORKFLOW_FILE)
     return Reverted(sha=str(commit.id), subject=commit.message.splitlines()[0] if commit.message else "", code=code)
 
 
