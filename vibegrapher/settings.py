@@ -80,15 +80,16 @@ INSTALLED_APPS = [
     "testcases",
 ]
 
+# Django's own middleware, minus a thread hop per method on async views (vibegrapher/middleware.py).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "vibegrapher.middleware.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "vibegrapher.middleware.SessionMiddleware",
+    "vibegrapher.middleware.CommonMiddleware",
+    "vibegrapher.middleware.CsrfViewMiddleware",
+    "vibegrapher.middleware.AuthenticationMiddleware",
+    "vibegrapher.middleware.MessageMiddleware",
+    "vibegrapher.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "vibegrapher.urls"

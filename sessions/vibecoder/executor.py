@@ -26,16 +26,19 @@ from sessions.vibecoder.provider import provider_error_text
 logger = logging.getLogger(__name__)
 
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-_tasks: dict[str, asyncio.Task] = {}
+_tasks: dict[str, "asyncio.Task[VibecodeRun | None]"] = {}
 _reapers: set[asyncio.Task] = set()
 
 
-async def _scope_for(run: VibecodeRun) -> RunScope:
+def _claim(run_id: str) -> tuple[VibecodeRun, RunScope] | None:
+    """Claim a queued run and gather what its steps share, in one trip to a worker thread; None when
+    another executor has it."""
+    if not services.run_claim(run_id=run_id, worker=INSTANCE):
+        return None
+    run = VibecodeRun.objects.select_related("session__project").get(pk=run_id)
     session, project = run.session, run.session.project
-    base_code = await asyncio.to_thread(
-        repository.repository_file_at, path=repository.repository_path(slug=project.slug), sha=run.base_commit
-    )
-    return RunScope(
+    base_code = repository.repository_file_at(path=repository.repository_path(slug=project.slug), sha=run.base_commit)
+    return run, RunScope(
         run_id=str(run.id),
         session_id=str(session.id),
         project_id=str(project.id),
@@ -79,12 +82,13 @@ async def _failure(scope: RunScope, run: VibecodeRun, error: str, kind: str) -> 
     }
 
 
-async def run_execute(run_id: str) -> None:
-    """Claim the run and execute it to the end; the outcome is always stored and broadcast."""
-    if not await sync_to_async(services.run_claim)(run_id=run_id, worker=INSTANCE):
-        return
-    run = await VibecodeRun.objects.select_related("session__project").aget(pk=run_id)
-    scope = await _scope_for(run)
+async def run_execute(run_id: str) -> VibecodeRun | None:
+    """Claim the run and execute it to the end; the outcome is always stored and broadcast. Returns
+    the finished run, or None when another executor had claimed it."""
+    claimed = await sync_to_async(_claim)(run_id)
+    if claimed is None:
+        return None
+    run, scope = claimed
     beat = asyncio.create_task(_heartbeat(run_id))
     try:
         result = await vibecode(run, scope)
@@ -98,7 +102,7 @@ async def run_execute(run_id: str) -> None:
     finally:
         beat.cancel()
     status = VibecodeRun.Status.FAILED if result["status"] == "failed" else VibecodeRun.Status.FINISHED
-    await sync_to_async(services.run_finish)(run=run, status=status, result=result)
+    return await sync_to_async(services.run_finish)(run=run, status=status, result=result)
 
 
 def run_dispatch(run_id: str) -> None:
@@ -123,8 +127,9 @@ async def run_wait(run_id: str) -> VibecodeRun:
     one is lost or the layer does not reach the executing process, every `RUN_WAIT_POLL_S`."""
     task = _tasks.get(run_id)
     if task is not None:
-        await asyncio.shield(task)
-        return await VibecodeRun.objects.aget(pk=run_id)
+        finished = await asyncio.shield(task)
+        if finished is not None:
+            return finished
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(events.run_group(run_id), channel)  # before the first look: no message can slip by

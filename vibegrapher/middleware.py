@@ -1,0 +1,74 @@
+"""Django's stock middleware, run on the event loop for async views.
+
+On an async view (a vibecode run, a sandbox run, a model call) Django's `MiddlewareMixin` hops to a
+worker thread and back for every `process_request` and `process_response`: 14 hops per request with
+the stack in settings, each costing about as much CPU as a small query. These classes do that work
+in place instead. For the service's async views none of it touches the database or the disk: they
+read and set headers and cookies, and leave the session, the user and the messages untouched (lazy
+objects that nothing evaluates); a session that was changed is still saved on a thread.
+
+Sync views (the admin, the CRUD endpoints) are served by `vibegrapher.asgi_handler` on pool threads,
+where these classes behave exactly like Django's.
+"""
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
+from django.http import HttpRequest, HttpResponseBase
+from django.middleware import clickjacking, common, csrf, security
+
+
+class _OnTheEventLoop:
+    """Mixed in before a `MiddlewareMixin` subclass whose methods do no blocking I/O."""
+
+    # Provided by MiddlewareMixin, next in the MRO.
+    get_response: Any
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            if self._response_blocks(request):
+                response = await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
+            else:
+                response = self.process_response(request, response)
+        return response
+
+    def _response_blocks(self, request: HttpRequest) -> bool:
+        return False
+
+
+class SecurityMiddleware(_OnTheEventLoop, security.SecurityMiddleware):
+    pass
+
+
+class SessionMiddleware(_OnTheEventLoop, sessions.SessionMiddleware):
+    def _response_blocks(self, request: HttpRequest) -> bool:
+        session = getattr(request, "session", None)
+        return session is not None and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+
+
+class CommonMiddleware(_OnTheEventLoop, common.CommonMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(_OnTheEventLoop, csrf.CsrfViewMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(_OnTheEventLoop, auth.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(_OnTheEventLoop, messages.MessageMiddleware):
+    pass
+
+
+class XFrameOptionsMiddleware(_OnTheEventLoop, clickjacking.XFrameOptionsMiddleware):
+    pass
