@@ -51,7 +51,7 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
             content = json.loads(text_data if text_data is not None else bytes_data or b"")
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             await self._error('Messages must be JSON objects like {"type": "subscribe", "project_id": "..."}.')
             return
         await self.receive_json(content)

@@ -27,8 +27,9 @@ class SessionCreateSerializer(serializers.Serializer):
     node_id = StrictCharField(max_length=200, required=False, allow_null=True)
 
 
-class ConversationMessageSerializer(serializers.Serializer):
-    """Declared field by field (not a ModelSerializer): it runs for every broadcast step."""
+class ConversationMessageSerializer(OutputModelSerializer):
+    """Declared field by field, built once per class (OutputModelSerializer): it runs for every
+    broadcast step."""
 
     id = serializers.UUIDField(read_only=True)
     session_id = serializers.UUIDField(read_only=True)
@@ -44,9 +45,30 @@ class ConversationMessageSerializer(serializers.Serializer):
     trace_id = serializers.CharField(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
 
+    class Meta:
+        model = ConversationMessage
+        fields = [
+            "id",
+            "session_id",
+            "role",
+            "agent",
+            "content",
+            "iteration",
+            "sequence",
+            "patch_preview",
+            "diff_id",
+            "token_usage",
+            "last_response_id",
+            "trace_id",
+            "created_at",
+        ]
+
 
 class ConversationMessageFullSerializer(ConversationMessageSerializer):
     openai_response = serializers.JSONField(read_only=True, allow_null=True)
+
+    class Meta(ConversationMessageSerializer.Meta):
+        fields = [*ConversationMessageSerializer.Meta.fields, "openai_response"]
 
 
 class MessageCreateSerializer(serializers.Serializer):

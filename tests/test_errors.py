@@ -101,3 +101,48 @@ async def test_errors_are_never_html(api):
     ]:
         assert "html" not in response.headers["content-type"]
         assert "<html" not in response.text.lower()
+
+
+async def test_json_nested_too_deeply_is_400_json_and_stores_nothing(api):
+    nested = "[" * 100_000 + "]" * 100_000
+    for path in ("/projects", "/projects/{id}/tests"):
+        project = (await api.post("/projects", json={"name": "Depth"})).json()
+        body = f'{{"name": "deep", "test_code": "assert True", "x": {nested}}}'
+        response = await api.post(
+            path.format(id=project["id"]), content=body, headers={"content-type": "application/json"}
+        )
+        detail = assert_json_error(response, 400)["detail"]
+        assert "nested too deeply" in detail
+        assert (await api.get(f"/projects/{project['id']}/tests")).json() == []
+        await api.delete(f"/projects/{project['id']}")
+    assert (await api.get("/projects")).json() == []
+
+
+async def _chunks(*parts: bytes):
+    for part in parts:
+        yield part
+
+
+async def test_a_chunked_body_without_content_length_is_read(api):
+    response = await api.post(
+        "/projects", content=_chunks(b'{"name": ', b'"Chunked"}'), headers={"content-type": "application/json"}
+    )
+    print("chunked POST /projects ->", response.status_code, response.text[:200])
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 201
+    assert response.json()["name"] == "Chunked"
+
+
+async def test_a_chunked_body_over_the_upload_limit_is_413_json(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = _chunks(b'{"name": "', b"x" * 2000, b'"}')
+    response = await api.post("/projects", content=body, headers={"content-type": "application/json"})
+    assert_json_error(response, 413)
+    assert (await api.get("/projects")).json() == []
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+@pytest.mark.parametrize("path", ["/docs", "/schema"])
+async def test_wrong_method_on_the_docs_and_schema_is_405_json(api, method, path):
+    assert_json_error(await api.request(method, path), 405)
+    assert (await api.get(path)).status_code == 200

@@ -16,6 +16,7 @@ finishing for `STALL_S`, further requests take Django's own path too, so a jamme
 the service.
 """
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -70,6 +71,18 @@ class PooledASGIHandler(ASGIHandler):
             if response.streaming:
                 await sync_to_async(response.close, thread_sensitive=False, executor=self._pool)()
             body_file.close()
+
+    def create_request(self, scope, body_file):
+        """Django's request, which also knows the length of a body sent without Content-Length
+        (`Transfer-Encoding: chunked`): DRF reads no body without it, and Django's size limit
+        (413) is checked against it."""
+        request, error_response = super().create_request(scope, body_file)
+        if request is not None and not request.META.get("CONTENT_LENGTH"):
+            size = body_file.seek(0, os.SEEK_END)
+            body_file.seek(0)
+            if size:
+                request.META["CONTENT_LENGTH"] = str(size)
+        return request, error_response
 
     def _respond(self, scope, body_file) -> HttpResponseBase:
         """What `WSGIHandler.__call__` does, for one request on a pool thread."""

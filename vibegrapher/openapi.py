@@ -4,6 +4,8 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.renderers import JSONRenderer
 
 from projects.serializers import ErrorSerializer
 
@@ -52,3 +54,21 @@ def token_errors_document(result: dict[str, Any], generator, request, public) ->
             if any(TOKEN_SCHEME in requirement for requirement in operation.get("security", [])):
                 operation["responses"].setdefault("401", unauthorized)
     return result
+
+
+class _ErrorsAsJson:
+    """The schema is YAML or JSON and the docs page HTML, but their errors (a POST is 405) are
+    `{"detail": ...}` JSON like every other endpoint's."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+class SchemaView(_ErrorsAsJson, SpectacularAPIView):
+    pass
+
+
+class DocsView(_ErrorsAsJson, SpectacularSwaggerView):
+    pass

@@ -177,7 +177,7 @@ CORS_ALLOW_HEADERS = (*default_headers, "prefer")
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["vibegrapher.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["vibegrapher.access.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["vibegrapher.access.ApiTokenRequired"],
     "UNAUTHENTICATED_USER": None,

@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from vibegrapher.openapi import DocsView, SchemaView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("schema", SpectacularAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("schema", SchemaView.as_view(), name="schema"),
+    path("docs", DocsView.as_view(url_name="schema"), name="docs"),
     path("", include("projects.urls")),
     path("", include("sessions.urls")),
     path("", include("diffs.urls")),

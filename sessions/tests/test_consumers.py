@@ -93,13 +93,15 @@ async def test_subscribing_to_another_project_leaves_the_first(socket_factory, p
 
 
 @pytest.mark.parametrize(
-    "raw", ["not json", "{", "[1, 2]", '"subscribe"', "42", '{"no_type": true}', '{"type": "dance"}']
+    "raw",
+    ["not json", "{", "[1, 2]", '"subscribe"', "42", '{"no_type": true}', '{"type": "dance"}', "[" * 100_000],
+    ids=lambda raw: raw if len(raw) < 20 else f"{raw[:5]}...({len(raw)} chars)",
 )
 async def test_bad_client_messages_get_an_error_and_the_socket_stays_usable(socket_factory, project_id, raw):
     socket = await connected(socket_factory, "/ws")
     await socket.communicator.send_to(text_data=raw)
     message = await socket.receive()
-    print(f"sent {raw!r} ->", message)
+    print(f"sent {raw[:40]!r} ({len(raw)} chars) ->", message)
     assert message["type"] == "error"
     assert message["data"]["detail"]
     await socket.send({"type": "subscribe", "project_id": project_id})
