@@ -40,5 +40,5 @@ EXPOSE 8000
 
 ENTRYPOINT ["/app/scripts/docker-entrypoint"]
 # scripts/start-web: uvicorn vibegrapher.asgi:application --host 0.0.0.0 --port 8000
-#   --workers ${WEB_CONCURRENCY:-2} --loop uvloop --http httptools --ws websockets --proxy-headers
+#   --workers ${WEB_CONCURRENCY:-2} --loop uvloop --http httptools --ws websockets-sansio --proxy-headers
 CMD ["/app/scripts/start-web"]

@@ -128,7 +128,7 @@ def server_command(kind: str, port: int, deflate: str) -> list[str]:
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vibegrapher.asgi:application"]
     return [
         sys.executable, "-m", "uvicorn", "vibegrapher.asgi:application",
-        "--loop", "uvloop", "--http", "httptools", "--ws", "websockets",
+        "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
         "--ws-per-message-deflate", deflate, "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
     ]  # fmt: skip
 

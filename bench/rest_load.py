@@ -97,7 +97,7 @@ def server_command(kind: str, workers: int, port: int, app: str) -> list[str]:
     if kind == "uvicorn":
         return [
             PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--ws", "websockets",
+            "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
             "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
     raise SystemExit(f"unknown server {kind!r}; use daphne or uvicorn[:workers]")

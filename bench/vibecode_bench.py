@@ -69,7 +69,7 @@ def start_server(
             "--http",
             "httptools",
             "--ws",
-            "websockets",
+            "websockets-sansio",
             "--no-access-log",
             "--log-level",
             "warning",

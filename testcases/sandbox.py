@@ -25,7 +25,10 @@ How a run works
   executes the test code, then every top-level ``test*`` function (async ones
   via ``asyncio.run``) and ``Test*`` class methods, and reports the outcome on
   a dedicated status pipe (exit 0 passed, 1 AssertionError, 2 other exception,
-  3 MemoryError).  Exiting early (``sys.exit``/``os._exit``) is an error.
+  3 MemoryError).  The test runs as ``__main__`` (``unittest.main()`` works;
+  ``unittest.TestCase`` classes are also run by the runner), and a test that
+  exits by itself (``sys.exit``, ``os._exit``, ``unittest.main()``) is judged by
+  its exit status like a script: 0 passed, anything else failed.
 * Start-up is not test time.  Before running any code of the test or the
   workflow, the runner imports the ``preload`` modules (by default ``agents``
   when either file mentions it: the SDK alone costs seconds of CPU) and says
@@ -118,6 +121,7 @@ _EXIT_PASSED, _EXIT_FAILED, _EXIT_ERROR, _EXIT_MEMORY = 0, 1, 2, 3
 _SETUP_FAILED, _EXEC_FAILED = 125, 126
 
 _UID_BASE = 2_000_000_000
+NUL_SHOWN_AS = "\ufffd"  # in output and errors: PostgreSQL text cannot hold NUL characters
 _UID_SPAN = 100_000_000
 
 
@@ -607,7 +611,12 @@ def _execute(
         status, error = _classify(
             timed_out, timeout_s, memory_mb, reports, proc.returncode, ready.get("cpu_limit", cpu), text
         )
-    return SandboxResult(status=status, output=text, error=error, execution_time_ms=elapsed_ms)
+    return SandboxResult(
+        status=status,
+        output=text.replace("\x00", NUL_SHOWN_AS),
+        error=error and error.replace("\x00", NUL_SHOWN_AS),
+        execution_time_ms=elapsed_ms,
+    )
 
 
 @dataclass(frozen=True)
@@ -716,7 +725,7 @@ def _classify(timed_out, timeout_s, memory_mb, reports, returncode, cpu_limit, t
     ):
         status = runner.get("status")
         error = runner.get("error")
-        if code == _EXIT_MEMORY:
+        if code == _EXIT_MEMORY and status == "error":
             return "timeout", f"Memory limit exceeded ({memory_mb} MiB)"
         if status == "passed" and code == _EXIT_PASSED:
             return "passed", None
@@ -738,13 +747,9 @@ def _classify(timed_out, timeout_s, memory_mb, reports, returncode, cpu_limit, t
                 f"Killed (SIGKILL); possibly the memory limit ({memory_mb} MiB) was exceeded",
             )
         return "error", f"Test process crashed ({_signal_name(sig)})"
-    if code == _EXIT_MEMORY:
-        return "timeout", f"Memory limit exceeded ({memory_mb} MiB)"
     if code == _EXEC_FAILED:
         return "error", "Sandbox failed to start the test runner"
+    # The process ended itself (os._exit): its exit status is the verdict, as for a script.
     if code == _EXIT_PASSED:
-        return (
-            "error",
-            "The test process exited before the test finished (os._exit() called?)",
-        )
-    return "error", f"Test process exited with code {code}"
+        return "passed", None
+    return "failed", f"The test exited with status {code}"

@@ -440,26 +440,42 @@ def _print_tb(exc):
         tb = tb.tb_next
     traceback.print_exception(type(exc), exc, tb)
 
-_ns = {"__name__": "__main__", "__file__": _cfg["test_file"], "__builtins__": __builtins__}
+# The test runs as the real __main__ module, as `python test_workflow.py` would run it, so that
+# `if __name__ == "__main__": unittest.main()` finds its test cases.
+import types
+_runner_module = sys.modules["__main__"]
+_test_module = types.ModuleType("__main__")
+_test_module.__file__ = _cfg["test_file"]
+_ns = _test_module.__dict__
+
+def _run_test_class(cls):
+    unittest = sys.modules.get("unittest")
+    if unittest is not None and issubclass(cls, unittest.TestCase):
+        for attr in unittest.TestLoader().getTestCaseNames(cls):
+            try:
+                cls(attr).debug()  # setUp, the test, tearDown; failures raise AssertionError
+            except unittest.SkipTest:
+                pass
+        return
+    instance = cls()
+    for attr in list(vars(cls)):
+        if attr.startswith("test") and callable(getattr(instance, attr)):
+            _call(getattr(instance, attr))
 
 def _main():
     with open(_cfg["test_file"], encoding="utf-8") as fh:
         source = fh.read()
     code = compile(source, _cfg["test_file"], "exec")
+    sys.modules["__main__"] = _test_module
     exec(code, _ns)
     for name, obj in list(_ns.items()):
-        if not name.startswith("test"):
-            continue
-        if inspect.isfunction(obj) and obj.__module__ == "__main__":
+        if inspect.isfunction(obj) and name.startswith("test") and obj.__module__ == "__main__":
             missing = _required_params(obj)
             if missing:
                 raise TypeError("test function %s() needs arguments %s; fixtures are not supported" % (name, missing))
             _call(obj)
         elif inspect.isclass(obj) and name.startswith("Test") and obj.__module__ == "__main__":
-            instance = obj()
-            for attr in list(vars(obj)):
-                if attr.startswith("test") and callable(getattr(instance, attr)):
-                    _call(getattr(instance, attr))
+            _run_test_class(obj)
 
 _start_up()
 try:
@@ -477,7 +493,14 @@ except AssertionError as exc:
     _print_tb(exc)
     _report("failed", _describe(exc), 1)
 except SystemExit as exc:
-    _report("error", "The test exited early via SystemExit(%r)" % (exc.code,), 2)
+    # An exit status is the test's verdict, as for `python test_workflow.py`: 0 passed, else failed.
+    _code = exc.code
+    if _code is None or (isinstance(_code, int) and _code == 0):
+        _report("passed", None, 0)
+    if isinstance(_code, int):
+        _report("failed", "The test exited with status %d" % _code, 1)
+    sys.stderr.write("%s\n" % (_code,))
+    _report("failed", ("The test exited with status 1: %s" % (_code,))[:2000], 1)
 except BaseException as exc:
     _print_tb(exc)
     _report("error", _describe(exc), 2)

@@ -242,14 +242,66 @@ def test_tmpdir_is_cwd_and_is_deleted_afterwards():
     assert not os.path.exists(cwd)
 
 
-def test_early_exit_is_not_a_pass():
-    r = run("import os\nos._exit(0)\n")
-    assert r.status == "error", r
-    r = run("import sys\nsys.exit(0)\n")
-    assert r.status == "error", r
-    assert "SystemExit" in error_text(r)
-    r = run("import os\nos._exit(1)\n")
-    assert r.status == "error", r
+@pytest.mark.parametrize(
+    "code,status",
+    [
+        ("import sys\nsys.exit(0)\nassert False\n", "passed"),
+        ("import sys\nsys.exit()\n", "passed"),
+        ("import os\nos._exit(0)\n", "passed"),
+        ("import sys\nsys.exit(1)\n", "failed"),
+        ("import sys\nsys.exit('workflow has no triage agent')\n", "failed"),
+        ("import os\nos._exit(1)\n", "failed"),
+        ("import os\nos._exit(3)\n", "failed"),  # not taken for the runner's MemoryError code
+    ],
+)
+def test_a_test_that_exits_by_itself_is_judged_by_its_exit_status(code, status):
+    r = run(code)
+    print(f"{code!r} -> {r.status} ({r.error})")
+    assert r.status == status, r
+    if status == "failed":
+        assert "exited with status" in error_text(r)
+
+
+def test_sys_exit_with_a_message_shows_it():
+    r = run("import sys\nsys.exit('workflow has no triage agent')\n")
+    assert "workflow has no triage agent" in r.output
+    assert "workflow has no triage agent" in error_text(r)
+
+
+UNITTEST_CASE = """
+import unittest
+import workflow
+
+class TestWorkflow(unittest.TestCase):
+    def setUp(self):
+        self.value = workflow.VALUE
+
+    def test_value(self):
+        self.assertEqual(self.value, {expected})
+"""
+
+
+@pytest.mark.parametrize("main", ["", "\nif __name__ == '__main__':\n    unittest.main()\n"])
+@pytest.mark.parametrize("expected,status", [(42, "passed"), (41, "failed")])
+def test_unittest_test_cases_run_with_or_without_unittest_main(main, expected, status):
+    r = run(UNITTEST_CASE.format(expected=expected) + main)
+    print(f"unittest.main: {bool(main)}, expects {expected} -> {r.status} ({r.error})\n{r.output}")
+    assert r.status == status, r
+    if main:
+        assert "Ran 1 test" in r.output
+
+
+def test_methods_of_plain_test_classes_are_run():
+    r = run("class TestPlain:\n    def test_fails(self):\n        assert 1 == 2\n")
+    assert r.status == "failed", r
+    assert "assert 1 == 2" in error_text(r)
+
+
+def test_nul_characters_in_output_and_error_are_replaced():
+    r = run('print("a\\x00b")\nassert False, "x\\x00y"\n')
+    assert r.status == "failed", r
+    assert "a\ufffdb" in r.output and "\x00" not in r.output
+    assert "x\ufffdy" in error_text(r) and "\x00" not in error_text(r)
 
 
 # ----------------------------------------------------------------- resources

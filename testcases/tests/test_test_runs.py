@@ -125,6 +125,19 @@ async def test_run_answers_the_test_run_and_classifies_each_outcome(api, triage,
     assert await run_count(test_case__project_id=triage.id, diff=None) == 4
 
 
+async def test_a_test_printing_nul_characters_is_stored_and_answered(api, triage):
+    # PostgreSQL text cannot hold NUL: the sandbox shows them as U+FFFD on every database.
+    test = await add_test(api, triage, "nul", 'print("a\\x00b")\nassert False, "x\\x00y"\n')
+    response = await api.post(f"/tests/{test['id']}/run")
+    body = response.json()
+    print("POST /tests/:id/run ->", response.status_code, {k: body.get(k) for k in ("status", "output", "error")})
+    assert response.status_code == 200
+    assert body["status"] == "failed"
+    assert "a\ufffdb" in body["output"] and "x\ufffdy" in body["error"]
+    stored = await models.TestRun.objects.aget(pk=body["id"])
+    assert stored.output == body["output"]
+
+
 async def test_run_tests_main_head_from_git_and_is_broadcast(api, triage, socket_factory):
     test = await add_test(api, triage, "hands off", HANDS_OFF)
     await Project.objects.filter(pk=triage.id).aupdate(current_code="raise SystemExit('stale copy')\n")
