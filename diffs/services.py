@@ -82,31 +82,41 @@ def diff_approve(*, diff: Diff, feedback: str | None = None) -> Diff:
 
 
 def diff_reject(*, diff: Diff, feedback: str | None) -> tuple[Diff, VibecodeRun | None]:
-    """evaluator_approved -> human_rejected, then store a new vibecode run in the same session whose request
-    is the feedback and the rejected change. Returns the diff and the run, which the caller dispatches.
+    """evaluator_approved -> human_rejected, and a new vibecode run stored in the same session whose request
+    is the feedback and the rejected change, in one transaction. Returns the diff and the run, which the
+    caller dispatches.
 
-    The rejection stands even when no run can start (a run is already active in the session, or no model
-    provider is configured): then there is no run, and a system message in the session says why.
+    While a run is in progress in the session the rejection is refused (409, the diff still waits for
+    review): it could not start its round. Without a model provider the rejection stands and a system
+    message in the session says why no run started; a diff whose session was deleted starts none.
     """
     feedback = (feedback or "").strip() or None
-    diff = _review(diff=diff, status=Diff.Status.HUMAN_REJECTED, feedback=feedback, action="rejected")
-    session = diff.session
-    if session is None:  # the session was deleted: there is no conversation to continue
-        logger.info("Diff %s was rejected; its session was deleted, so no new vibecode run starts", diff.id)
-        return diff, None
-    if not provider_configured():
-        _rerun_skipped(diff=diff, reason=NOT_CONFIGURED)
-        return diff, None
-    prompt = human_rejection_request(feedback=feedback, diff=diff.diff_content, original_prompt=diff.vibecoder_prompt)
-    try:
-        # SPEC section 5: the human's feedback is the new round's request; the vibecoder also sees the
-        # rejected change and the original request.
-        run, _ = session_services.run_start(
-            session=session, prompt=prompt, client_message_id=None, request_text=feedback or REJECTED_WITHOUT_FEEDBACK
+    with transaction.atomic():
+        diff = _review(diff=diff, status=Diff.Status.HUMAN_REJECTED, feedback=feedback, action="rejected")
+        session = diff.session
+        if session is None:  # the session was deleted: there is no conversation to continue
+            logger.info("Diff %s was rejected; its session was deleted, so no new vibecode run starts", diff.id)
+            return diff, None
+        if not provider_configured():
+            _rerun_skipped(diff=diff, reason=NOT_CONFIGURED)
+            return diff, None
+        prompt = human_rejection_request(
+            feedback=feedback, diff=diff.diff_content, original_prompt=diff.vibecoder_prompt
         )
-    except Conflict as exc:
-        _rerun_skipped(diff=diff, reason=exc.detail)
-        return diff, None
+        try:
+            # SPEC section 5: the human's feedback is the new round's request; the vibecoder also sees the
+            # rejected change and the original request.
+            run, _ = session_services.run_start(
+                session=session,
+                prompt=prompt,
+                client_message_id=None,
+                request_text=feedback or REJECTED_WITHOUT_FEEDBACK,
+            )
+        except Conflict:
+            raise Conflict(
+                f"Diff {diff.id} cannot be rejected while a vibecode run is in progress in its session: the "
+                "rejection starts a new round there. Reject it again when the run has finished."
+            ) from None
     return diff, run
 
 

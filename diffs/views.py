@@ -73,9 +73,10 @@ class DiffReviewView(AsyncAPIView):
             "`approved: true` moves an evaluator_approved diff to human_approved. `approved: false` moves it to "
             "human_rejected, stores `feedback` (optional; without it the vibecoder is told to try a different "
             "approach) and starts a new vibecode run in the same session whose request is the feedback and the "
-            "rejected change. The answer is the updated Diff at once; the run streams over the WebSocket. When the "
-            "session already has a run in progress, or no model provider is configured, the diff is still rejected "
-            "and a system message in the session says why no run started."
+            "rejected change. The answer is the updated Diff at once; the run streams over the WebSocket. While the "
+            "session has a run in progress the rejection is refused with 409 (the diff still waits for review). "
+            "Without a model provider the diff is still rejected and a system message in the session says why no "
+            "run started."
         ),
     )
     async def post(self, request: Request, diff_id: str) -> Response:

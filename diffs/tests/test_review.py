@@ -248,7 +248,7 @@ async def test_reject_without_feedback_tells_the_vibecoder_to_try_another_way(ap
     assert messages[-3]["content"] == "Rejected without feedback."
 
 
-async def test_reject_while_a_run_is_active_rejects_but_starts_no_run(api, provider):
+async def test_reject_while_a_run_is_active_is_409_and_the_diff_still_waits(api, provider):
     project, session = await sync_to_async(project_with_session)(name="Busy")
     diff = await sync_to_async(proposed_diff)(project=project, session=session, new_code=PIRATE_CODE)
     provider.script(
@@ -259,18 +259,25 @@ async def test_reject_while_a_run_is_active_rejects_but_starts_no_run(api, provi
         f"/sessions/{session.id}/messages", json={"prompt": "Robot"}, headers={"Prefer": "respond-async"}
     )
     assert busy.status_code == 202
+    messages_before = await ConversationMessage.objects.filter(session=session).acount()
 
     status, body = await review(api, diff.id, {"approved": False, "feedback": "No pirates."})
-    assert status == 200
-    assert body["status"] == "human_rejected"
+    assert status == 409
+    assert "in progress" in body["detail"] and "again" in body["detail"]
+    assert (await api.get(f"/diffs/{diff.id}")).json()["status"] == "evaluator_approved"
     runs = [run async for run in VibecodeRun.objects.filter(session=session)]
     assert len(runs) == 1, "no second run while one is in progress"
-    note = await ConversationMessage.objects.filter(session=session, role="system").alast()
-    assert note is not None
-    print("system message:", note.content)
-    assert "no new vibecode run was started" in note.content
-    assert "in progress" in note.content
+    assert await ConversationMessage.objects.filter(session=session).acount() == messages_before
     await run_wait(str(runs[0].id))
+
+    provider.script(
+        patch(ROBOT_PATCH, "Robot", match="vibecoder"), evaluation(True, "Fine.", "Robot", match="evaluator")
+    )
+    status, body = await review(api, diff.id, {"approved": False, "feedback": "No pirates."})
+    assert (status, body["status"]) == (200, "human_rejected")
+    rerun = await VibecodeRun.objects.filter(session=session).order_by("-created_at").afirst()
+    assert rerun is not None and rerun.id != runs[0].id
+    await run_wait(str(rerun.id))
 
 
 async def test_reject_without_provider_rejects_and_says_why(api, no_provider):
