@@ -87,11 +87,18 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event if self.with_seq else {"type": event["type"], "data": event["data"]})
 
     async def _subscribe(self, project_id, *, after) -> bool:
+        if project_id in (None, ""):
+            await self._error('Subscribe needs a "project_id": the id of a project.')
+            return False
         try:
             project_uuid = uuid.UUID(str(project_id))
+        except ValueError:
+            await self._error(f"Project {project_id!r} not found: project ids are UUIDs.")
+            return False
+        try:
             after_seq = int(after) if after not in (None, "", AFTER_LATEST) else None
         except (TypeError, ValueError):
-            await self._error(f'project_id must be a project\'s UUID and after a sequence number or "{AFTER_LATEST}".')
+            await self._error(f'"after" must be an event sequence number or "{AFTER_LATEST}", not {after!r}.')
             return False
         if after_seq is not None:
             after_seq = max(0, min(after_seq, _MAX_SEQ))  # beyond any stored seq; keeps the query in BIGINT range

@@ -69,6 +69,26 @@ async def test_subscribe_to_unknown_project_is_an_error_and_the_socket_stays_ope
     assert (await socket.receive())["type"] == "subscribed"
 
 
+@pytest.mark.parametrize(
+    "message,says",
+    [
+        ({"type": "subscribe"}, 'needs a "project_id"'),
+        ({"type": "subscribe", "project_id": ""}, 'needs a "project_id"'),
+        ({"type": "subscribe", "project_id": "not-a-uuid"}, "Project 'not-a-uuid' not found: project ids are UUIDs."),
+        ({"type": "subscribe", "project_id": 123}, "Project 123 not found: project ids are UUIDs."),
+    ],
+)
+async def test_a_missing_or_malformed_project_id_is_an_error_that_says_so(socket_factory, project_id, message, says):
+    socket = await connected(socket_factory, "/ws")
+    await socket.send(message)
+    answer = await socket.receive()
+    print(f"sent {message} -> {answer}")
+    assert answer["type"] == "error" and says in answer["data"]["detail"]
+    assert "after" not in answer["data"]["detail"]
+    await socket.send({"type": "subscribe", "project_id": project_id})
+    assert (await socket.receive())["type"] == "subscribed"
+
+
 async def test_unsubscribe_stops_events(socket_factory, project_id):
     socket = await connected(socket_factory, f"/ws/projects/{project_id}")
     await socket.receive_until("subscribed")
@@ -215,7 +235,9 @@ async def test_unknown_websocket_path_gets_an_error_and_a_close_code(socket_fact
 async def test_bad_after_is_an_error(socket_factory, project_id, after):
     socket = await connected(socket_factory, "/ws")
     await socket.send({"type": "subscribe", "project_id": project_id, "after": after})
-    assert (await socket.receive())["type"] == "error"
+    answer = await socket.receive()
+    assert answer["type"] == "error"
+    assert answer["data"]["detail"].startswith('"after" must be an event sequence number')
 
 
 async def test_heartbeat_carries_server_time_project_status_and_connections(socket_factory, project_id, settings):
