@@ -14,6 +14,7 @@ from sessions.vibecoder.memory import memory_clear
 from sessions.vibecoder.prompts import human_rejection_request
 from sessions.vibecoder.provider import NOT_CONFIGURED, provider_configured
 from vibegrapher.errors import Conflict
+from vibegrapher.storable import without_nul
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ def diff_create_proposed(
     messages: list[UUID],
 ) -> Diff:
     """Store an evaluator-approved diff, link the round's messages to it, and broadcast `diff_created`."""
+    # The evaluator's words come from a model; the code compiled, so it holds no NUL.
+    evaluator_reasoning, commit_message = without_nul(evaluator_reasoning), without_nul(commit_message)
     with transaction.atomic():
         diff = Diff.objects.create(
             session_id=session_id,

@@ -21,6 +21,7 @@ from projects.models import Project
 from sessions.models import ConversationMessage, ProjectEvent
 from sessions.serializers import ConversationMessageSerializer
 from vibegrapher.counters import counter_advance
+from vibegrapher.storable import without_nul
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,11 @@ def run_group(run_id: UUID | str) -> str:
 
 
 def _plain(data: dict[str, Any]) -> dict[str, Any]:
-    """JSON types only (ids and times as strings), so every channel layer can carry it."""
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    """JSON types only (ids and times as strings), so every channel layer can carry it, and no NUL
+    characters, so every database can store it."""
+    text = json.dumps(data, cls=DjangoJSONEncoder)
+    plain = json.loads(text)
+    return without_nul(plain) if "\\u0000" in text else plain
 
 
 def envelope(event_type: str, data: dict[str, Any], seq: int | None = None) -> dict[str, Any]:

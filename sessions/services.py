@@ -11,6 +11,7 @@ from sessions.selectors import run_active
 from sessions.vibecoder.memory import memory_clear, memory_open
 from vibegrapher.counters import counter_advance
 from vibegrapher.errors import Conflict, InvalidInput
+from vibegrapher.storable import without_nul
 
 
 def session_key(*, project: Project, node_id: str | None) -> str:
@@ -69,6 +70,7 @@ def session_delete(*, session: VibecodeSession) -> None:
 
 def message_create(*, session_id, **fields) -> ConversationMessage:
     """Store a message under the session's next sequence number."""
+    fields = {name: without_nul(value) for name, value in fields.items()}
     with transaction.atomic():
         sequence = counter_advance(model=VibecodeSession, pk=session_id, field="message_seq")
         return ConversationMessage.objects.create(session_id=session_id, sequence=sequence, **fields)
@@ -149,6 +151,7 @@ def run_finish(*, run: VibecodeRun, status: str, result: dict) -> VibecodeRun:
     """Store the outcome and broadcast `vibecode_response`."""
     from sessions import events
 
+    result = without_nul(result)
     with transaction.atomic():
         run.status, run.result, run.finished_at = status, result, timezone.now()
         run.save(update_fields=["status", "result", "finished_at"])

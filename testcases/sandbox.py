@@ -121,7 +121,7 @@ _EXIT_PASSED, _EXIT_FAILED, _EXIT_ERROR, _EXIT_MEMORY = 0, 1, 2, 3
 _SETUP_FAILED, _EXEC_FAILED = 125, 126
 
 _UID_BASE = 2_000_000_000
-NUL_SHOWN_AS = "\ufffd"  # in output and errors: PostgreSQL text cannot hold NUL characters
+NUL_SHOWN_AS = "\ufffd"  # in output and errors: PostgreSQL text cannot hold NUL (as vibegrapher.storable)
 _UID_SPAN = 100_000_000
 
 

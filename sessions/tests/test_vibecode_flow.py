@@ -90,6 +90,33 @@ async def test_text_answer(api, provider, session):
     assert body["diff_id"] is None
 
 
+async def test_a_model_answer_with_nul_characters_is_stored_on_every_database(api, provider, session):
+    # PostgreSQL text and jsonb cannot hold NUL: stored (and answered) as U+FFFD, on SQLite too.
+    provider.script(text("One agent,\x00 Assistant.", match="vibecoder"))
+    response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "What agents are there?"})
+    body = response.json()
+    print("POST /sessions/:id/messages ->", response.status_code, body)
+    assert response.status_code == 200
+    assert (body["status"], body["content"]) == ("answered", "One agent,\ufffd Assistant.")
+    messages = (await api.get(f"/sessions/{session['id']}/messages")).json()
+    assert messages[-1]["content"] == "One agent,\ufffd Assistant."
+    full = (await api.get(f"/messages/{messages[-1]['id']}/full")).json()
+    assert full["openai_response"]["output"][0]["content"][0]["text"] == "One agent,\ufffd Assistant."
+
+
+async def test_an_evaluation_with_nul_characters_is_stored_on_every_database(api, provider, session):
+    provider.script(
+        patch(PATCH, "Pirate\x00", match="vibecoder"),
+        evaluation(True, "Fine\x00.", "Pirate\x00 talk", match="evaluator"),
+    )
+    response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Pirate"})
+    body = response.json()
+    assert (response.status_code, body["status"]) == (200, "pending_human_review")
+    assert body["commit_message"] == "Pirate\ufffd talk"
+    diff = (await api.get(f"/diffs/{body['diff_id']}")).json()
+    assert (diff["commit_message"], diff["evaluator_reasoning"]) == ("Pirate\ufffd talk", "Fine\ufffd.")
+
+
 async def test_provider_500_is_502_and_keeps_user_message(api, provider, session):
     provider.script(error(500, "upstream broke"))
     response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Change it"})
