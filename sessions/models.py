@@ -102,6 +102,13 @@ class VibecodeRun(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        # "Is a run active in this session?" is asked before every run, and "which runs are active?" by
+        # the reaper every few seconds; the partial unique index below answers neither (the statuses are
+        # query parameters), so without these both read every run there is.
+        indexes = [
+            models.Index(fields=["session", "status"], name="vibecoderun_session_status"),
+            models.Index(fields=["status", "created_at"], name="vibecoderun_status_created"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["session", "client_message_id"],
