@@ -334,6 +334,21 @@ async def test_turn_limit_ends_the_run_as_failed(api, provider, session, setting
     assert body["status"] == "failed" and "2 turns" in body["error"]
     evaluator_calls = [r for r in provider.requests if "json_schema" in str(r.get("text"))]
     assert evaluator_calls == []
+    last = (await api.get(f"/sessions/{session['id']}/messages")).json()[-1]
+    assert (last["role"], last["content"]) == ("system", body["error"])
+
+
+async def test_token_budget_ends_the_run_as_failed_and_says_so(api, provider, session, settings):
+    settings.VIBECODE_TOKEN_BUDGET = 100
+    provider.script(patch(PATCH, "Pirate", usage=(90, 20), match="vibecoder"))
+    response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Pirate"})
+    body = response.json()
+    print("POST /sessions/:id/messages ->", response.status_code, body)
+    assert (response.status_code, body["status"]) == (200, "failed")
+    assert body["error"] == "The run used 110 tokens, over its budget of 100; it was stopped."
+    assert body["token_usage"]["total_tokens"] == 110
+    last = (await api.get(f"/sessions/{session['id']}/messages")).json()[-1]
+    assert (last["role"], last["content"]) == ("system", body["error"])
 
 
 async def test_bad_bodies_get_400(api, provider, session):

@@ -20,7 +20,7 @@ from django.utils import timezone
 from projects import repository
 from sessions import events, services
 from sessions.models import ConversationMessage, VibecodeRun
-from sessions.vibecoder.loop import PROVIDER_ERRORS, RunScope, vibecode
+from sessions.vibecoder.loop import PROVIDER_ERRORS, RUN_LIMITS, RunScope, limit_error_text, vibecode
 from sessions.vibecoder.provider import provider_error_text
 
 logger = logging.getLogger(__name__)
@@ -92,6 +92,8 @@ async def run_execute(run_id: str) -> VibecodeRun | None:
     beat = asyncio.create_task(_heartbeat(run_id))
     try:
         result = await vibecode(run, scope)
+    except RUN_LIMITS as exc:
+        result = await _failure(scope, run, limit_error_text(exc), "limit")
     except PROVIDER_ERRORS as exc:
         logger.warning("Vibecode run %s: model provider failed: %r", run_id, exc)
         result = await _failure(scope, run, provider_error_text(exc), "provider")

@@ -273,22 +273,22 @@ def _result(scope: RunScope, run: VibecodeRun, status: str, **fields: Any) -> di
 
 
 async def vibecode(run: VibecodeRun, scope: RunScope) -> dict[str, Any]:
-    """Run the rounds; returns the run's result. Provider failures propagate to the caller."""
+    """Run the rounds; returns the run's result. Provider failures and the run's limits
+    (`RUN_LIMITS`, see `limit_error_text`) propagate to the caller."""
     vibecoder_memory, evaluator_memory = await asyncio.gather(
         asyncio.to_thread(memory_open, db_path=scope.memory_path, key=scope.memory_key),
         asyncio.to_thread(memory_open, db_path=scope.memory_path, key=scope.evaluator_key),
     )
-    try:
-        return await _rounds(run, scope, vibecoder_memory, evaluator_memory)
-    except TokenBudgetExceeded as exc:
-        return _result(scope, run, "failed", error=str(exc))
-    except MaxTurnsExceeded:
-        return _result(
-            scope,
-            run,
-            "failed",
-            error=f"The vibecoder did not produce a patch that applies within {settings.VIBECODE_MAX_TURNS} turns.",
-        )
+    return await _rounds(run, scope, vibecoder_memory, evaluator_memory)
+
+
+RUN_LIMITS = (TokenBudgetExceeded, MaxTurnsExceeded)
+
+
+def limit_error_text(exc: BaseException) -> str:
+    if isinstance(exc, MaxTurnsExceeded):
+        return f"The vibecoder did not produce a patch that applies within {settings.VIBECODE_MAX_TURNS} turns."
+    return str(exc)
 
 
 async def _rounds(run: VibecodeRun, scope: RunScope, vibecoder_memory, evaluator_memory) -> dict[str, Any]:
