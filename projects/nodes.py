@@ -33,6 +33,9 @@ def _reference(item: ast.AST) -> str:
             return ast.unparse(item.func.value)
         if item.args:
             return ast.unparse(item.args[0])
+        agent = next((kw.value for kw in item.keywords if kw.arg == "agent"), None)  # handoff(agent=...)
+        if agent is not None:
+            return ast.unparse(agent)
     return ast.unparse(item)
 
 
@@ -42,34 +45,51 @@ def _names(value: ast.AST | None) -> list[str]:
     return [_reference(item) for item in value.elts]
 
 
+def _bindings(statement: ast.AST) -> list[tuple[ast.Name, ast.Call]]:
+    """The `(variable, Agent(...) call)` pairs a statement binds: `a = Agent()`, `a: Agent = Agent()`,
+    `a = b = Agent()` and `a, b = Agent(), Agent()`."""
+    if isinstance(statement, ast.Assign):
+        targets, value = statement.targets, statement.value
+    elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+        targets, value = [statement.target], statement.value
+    else:
+        return []
+    pairs: list[tuple[ast.AST, ast.AST]] = []
+    for target in targets:
+        if isinstance(target, ast.Tuple | ast.List) and isinstance(value, ast.Tuple | ast.List):
+            if len(target.elts) == len(value.elts):
+                pairs.extend(zip(target.elts, value.elts, strict=True))
+        else:
+            pairs.append((target, value))
+    return [(target, call) for target, call in pairs if isinstance(target, ast.Name) and _is_agent_call(call)]
+
+
 def workflow_nodes(*, code: str) -> list[dict]:
-    """`[{id, name, line_start, line_end, tools, handoffs}]` for each `name = Agent(...)` at any depth."""
+    """`[{id, name, line_start, line_end, tools, handoffs}]` for each variable an `Agent(...)` is assigned
+    to, at any depth. An id names one node: when a variable is assigned an agent more than once, the
+    module-level assignment that runs last wins (else the last nested one), as when the module runs."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
         return []
-    nodes = []
+    module_level = {id(statement) for statement in tree.body}
+    chosen: dict[str, tuple[bool, Node]] = {}
     for statement in ast.walk(tree):
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-            target, value = statement.targets[0], statement.value
-        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
-            target, value = statement.target, statement.value
-        else:
-            continue
-        if not isinstance(target, ast.Name) or not _is_agent_call(value):
-            continue
-        keywords = {kw.arg: kw.value for kw in value.keywords if kw.arg}
-        name_node = keywords.get("name") or (value.args[0] if value.args else None)
-        name = name_node.value if isinstance(name_node, ast.Constant) and isinstance(name_node.value, str) else None
-        nodes.append(
-            Node(
+        for target, call in _bindings(statement):
+            keywords = {kw.arg: kw.value for kw in call.keywords if kw.arg}
+            name_node = keywords.get("name") or (call.args[0] if call.args else None)
+            name = name_node.value if isinstance(name_node, ast.Constant) and isinstance(name_node.value, str) else None
+            node = Node(
                 id=target.id,
                 name=name,
-                line_start=statement.lineno,
-                line_end=statement.end_lineno or statement.lineno,
+                line_start=statement.lineno,  # type: ignore[attr-defined]  # every binding statement has a position
+                line_end=statement.end_lineno or statement.lineno,  # type: ignore[attr-defined]
                 tools=_names(keywords.get("tools")),
                 handoffs=_names(keywords.get("handoffs")),
             )
-        )
-    nodes.sort(key=lambda node: node.line_start)
+            top = id(statement) in module_level
+            earlier = chosen.get(node.id)
+            if earlier is None or (top, node.line_start) >= (earlier[0], earlier[1].line_start):
+                chosen[node.id] = (top, node)
+    nodes = sorted((node for _, node in chosen.values()), key=lambda node: (node.line_start, node.id))
     return [asdict(node) for node in nodes]

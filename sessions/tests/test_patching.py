@@ -344,6 +344,16 @@ def test_v4a_multiple_hunks_and_end_of_file():
     assert apply(patch) == expected
 
 
+def test_a_unified_diff_creating_or_deleting_the_file_is_refused_unless_it_is_empty():
+    creating = "--- /dev/null\n+++ b/workflow.py\n@@ -0,0 +1,2 @@\n+from agents import Agent\n+x = 1\n"
+    message = refusal(creating)
+    print("refusal:", message)
+    assert "creates the file from nothing" in message and "context" in message
+    assert apply(creating, "") == "from agents import Agent\nx = 1\n"
+    deleting = "--- a/workflow.py\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-import json\n-\n"
+    assert "deletes the file" in refusal(deleting)
+
+
 def test_v4a_add_file_into_empty_file_and_delete_refused():
     assert apply("*** Begin Patch\n*** Add File: workflow.py\n+x = 1\n*** End Patch\n", "") == "x = 1\n"
     assert "deletes the file" in refusal("*** Begin Patch\n*** Delete File: workflow.py\n*** End Patch\n")

@@ -76,7 +76,7 @@ class _Edit:
 
 def patch_apply(*, original: str, patch: str) -> str:
     """Apply a unified diff or V4A patch to `original`, return new text. Raise PatchError."""
-    hunks = _parse_patch(patch)
+    hunks = _parse_patch(patch, file_exists=bool(original))
     file_lines = _split_keepends(original)
     keys = [_strip_eol(line) for line in file_lines]
     edits = sorted((_locate(hunk, keys) for hunk in hunks), key=lambda e: (e.start, e.end))
@@ -140,8 +140,9 @@ def unified_diff(*, old: str, new: str, path: str = "workflow.py") -> str:
 # --- parsing -------------------------------------------------------------------------------
 
 
-def _parse_patch(patch: str) -> list[_Hunk]:
-    """Split the patch into hunks; file headers only contribute file names."""
+def _parse_patch(patch: str, *, file_exists: bool = True) -> list[_Hunk]:
+    """Split the patch into hunks; file headers only contribute file names (and refuse creating a
+    file that has content, or deleting it)."""
     lines = [line.rstrip("\r") for line in re.split(r"\r?\n", patch)]
     skipped = 0  # leading lines dropped, so that error messages count lines of the patch
     while lines and not lines[-1].strip():
@@ -164,8 +165,15 @@ def _parse_patch(patch: str) -> list[_Hunk]:
         next_line = lines[number] if number < len(lines) else ""
         if line.startswith("--- ") and (current is None or next_line.startswith("+++ ")):
             # old-file header; inside a hunk only when a "+++" line follows
+            if _is_dev_null(line[4:]) and file_exists:
+                raise PatchError(
+                    "The patch creates the file from nothing ('--- /dev/null'), but workflow.py exists: "
+                    "give hunks that edit it, with unchanged context lines from the current code."
+                )
             current = None
         elif line.startswith("+++ ") and current is None:
+            if _is_dev_null(line[4:]):
+                raise PatchError("The patch deletes the file ('+++ /dev/null'); only edits are allowed.")
             _add_path(paths, line[4:])
         elif line.startswith("@@"):
             hunk = _hunk_from_header(line)
@@ -237,6 +245,10 @@ def _hunk_from_header(line: str) -> _Hunk:
     if not rest or rest.endswith("@@"):  # bare "@@", or "@@ ... @@" without numbers
         return _Hunk(header=line.strip())
     return _Hunk(header=line.strip(), anchors=[rest])
+
+
+def _is_dev_null(raw: str) -> bool:
+    return raw.split("\t")[0].strip().strip('"') in ("/dev/null", "dev/null")
 
 
 def _add_path(paths: set[str], raw: str) -> None:
