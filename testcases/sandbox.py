@@ -94,6 +94,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vibegrapher.storable import without_nul  # plain Python, no Django
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -121,7 +123,6 @@ _EXIT_PASSED, _EXIT_FAILED, _EXIT_ERROR, _EXIT_MEMORY = 0, 1, 2, 3
 _SETUP_FAILED, _EXEC_FAILED = 125, 126
 
 _UID_BASE = 2_000_000_000
-NUL_SHOWN_AS = "\ufffd"  # in output and errors: PostgreSQL text cannot hold NUL (as vibegrapher.storable)
 _UID_SPAN = 100_000_000
 
 
@@ -613,8 +614,8 @@ def _execute(
         )
     return SandboxResult(
         status=status,
-        output=text.replace("\x00", NUL_SHOWN_AS),
-        error=error and error.replace("\x00", NUL_SHOWN_AS),
+        output=without_nul(text),  # PostgreSQL text cannot hold NUL characters
+        error=without_nul(error),
         execution_time_ms=elapsed_ms,
     )
 

@@ -30,15 +30,18 @@ _tasks: dict[str, "asyncio.Task[VibecodeRun | None]"] = {}
 _reapers: set[asyncio.Task] = set()
 
 
-def _claim(run_id: str) -> tuple[VibecodeRun, RunScope] | None:
-    """Claim a queued run and gather what its steps share, in one trip to a worker thread; None when
-    another executor has it."""
+def _claim(run_id: str) -> VibecodeRun | None:
+    """Claim a queued run and read it with its session and project; None when another executor has it."""
     if not services.run_claim(run_id=run_id, worker=INSTANCE):
         return None
-    run = VibecodeRun.objects.select_related("session__project").get(pk=run_id)
+    return VibecodeRun.objects.select_related("session__project").get(pk=run_id)
+
+
+def _scope_for(run: VibecodeRun) -> RunScope:
+    """What every step of the run shares. Blocking (reads git): call it through asyncio.to_thread."""
     session, project = run.session, run.session.project
     base_code = repository.repository_file_at(path=repository.repository_path(slug=project.slug), sha=run.base_commit)
-    return run, RunScope(
+    return RunScope(
         run_id=str(run.id),
         session_id=str(session.id),
         project_id=str(project.id),
@@ -85,10 +88,10 @@ async def _failure(scope: RunScope, run: VibecodeRun, error: str, kind: str) -> 
 async def run_execute(run_id: str) -> VibecodeRun | None:
     """Claim the run and execute it to the end; the outcome is always stored and broadcast. Returns
     the finished run, or None when another executor had claimed it."""
-    claimed = await sync_to_async(_claim)(run_id)
-    if claimed is None:
+    run = await sync_to_async(_claim)(run_id)
+    if run is None:
         return None
-    run, scope = claimed
+    scope = await asyncio.to_thread(_scope_for, run)  # pygit2: not in the shared database thread
     beat = asyncio.create_task(_heartbeat(run_id))
     try:
         result = await vibecode(run, scope)
