@@ -59,7 +59,7 @@ class ProjectListView(APIView):
 class ProjectDetailView(APIView):
     @extend_schema(responses={200: ProjectSerializer, **errors(404)})
     def get(self, request: Request, project_id: str) -> Response:
-        return Response(ProjectSerializer(selectors.project_get(project_id=project_id)).data)
+        return Response(selectors.project_detail(project_id=project_id))
 
     @extend_schema(responses={204: None, **errors(404, 409)})
     def delete(self, request: Request, project_id: str) -> Response:

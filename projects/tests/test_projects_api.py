@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from diffs.models import Diff
+from projects.models import Project
+from projects.serializers import ProjectSerializer
 from projects.services import project_create
 from projects.starter_code import STARTER_WORKFLOW, TRIAGE_WORKFLOW
 from projects.tests.git_cli import git
@@ -227,6 +230,21 @@ async def test_get_returns_the_project_with_its_code(api):
     response = await api.get(f"/projects/{created['id']}")
     assert response.status_code == 200
     assert response.json() == created
+
+
+async def test_get_is_what_the_serializer_makes_of_the_stored_row(api):
+    # GET /projects/:id reads the row without the serializer; after the row changes (a timestamp with
+    # microseconds, new code), it must still say what ProjectSerializer says of it.
+    created = await create(api, "Changed")
+    changed_at = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    await sync_to_async(Project.objects.filter(pk=created["id"]).update)(
+        current_code="x = 'é'\n", current_commit="a" * 40, updated_at=changed_at
+    )
+    expected = ProjectSerializer(await sync_to_async(Project.objects.get)(pk=created["id"])).data
+    body = (await api.get(f"/projects/{created['id']}")).json()
+    print("GET ->", body["updated_at"], repr(body["current_code"]), "serializer ->", expected["updated_at"])
+    assert body == expected
+    assert body["updated_at"] == "2031-05-06T07:08:09.123456Z"
 
 
 @pytest.mark.parametrize("project_id", [str(uuid.uuid4()), "not-a-uuid", "123", "00000000-0000-0000-0000-00000000000g"])
