@@ -64,8 +64,8 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         if kind == "subscribe":
             await self._subscribe(content.get("project_id"), after=content.get("after"))
         elif kind == "unsubscribe":
-            await self._unsubscribe()
-            await self.send_json(events.envelope("unsubscribed", {"project_id": None}))
+            left = await self._unsubscribe()
+            await self.send_json(events.envelope("unsubscribed", {"project_id": left}))
         elif kind == "ping":
             await self.send_json(events.envelope("pong", {}))
         else:
@@ -119,12 +119,15 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json(event)
         return True
 
-    async def _unsubscribe(self) -> None:
-        if self.project_id is None:
-            return
-        await self.channel_layer.group_discard(events.group_name(self.project_id), self.channel_name)
-        _connections[self.project_id] -= 1
+    async def _unsubscribe(self) -> str | None:
+        """Leave the project's group; returns the id of the project left (None: there was none)."""
+        left = self.project_id
+        if left is None:
+            return None
+        await self.channel_layer.group_discard(events.group_name(left), self.channel_name)
+        _connections[left] -= 1
         self.project_id = None
+        return left
 
     async def _error(self, detail: str) -> None:
         await self.send_json(events.envelope(events.ERROR, {"detail": detail}))

@@ -1,6 +1,7 @@
 import uuid
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from projects import repository
@@ -98,7 +99,7 @@ def run_start(
     from sessions import events
 
     if client_message_id:
-        earlier = VibecodeRun.objects.filter(session=session, client_message_id=client_message_id).first()
+        earlier = _run_known_by(session=session, message_id=client_message_id)
         if earlier is not None:
             return earlier, False
     if run_active(session_id=session.id):
@@ -130,11 +131,22 @@ def run_start(
     except IntegrityError:
         # A concurrent request won the race: same client message id, or another run just started.
         if client_message_id:
-            earlier = VibecodeRun.objects.filter(session=session, client_message_id=client_message_id).first()
+            earlier = _run_known_by(session=session, message_id=client_message_id)
             if earlier is not None:
                 return earlier, False
         raise Conflict("A vibecode run is already in progress in this session; wait for its result.") from None
     return run, True
+
+
+def _run_known_by(*, session: VibecodeSession, message_id: str) -> VibecodeRun | None:
+    """The session's run that a client knows by `message_id`: the client's own key, or, for a run
+    started without one, the id of its user message (the `message_id` its result and 202 gave)."""
+    known_by = Q(client_message_id=message_id)
+    try:
+        known_by |= Q(client_message_id__isnull=True, user_message_id=uuid.UUID(message_id))
+    except ValueError:
+        pass  # not a UUID, so not a message id of ours: only a client's key can match
+    return VibecodeRun.objects.filter(known_by, session=session).first()
 
 
 def run_claim(*, run_id, worker: str) -> bool:

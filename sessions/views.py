@@ -110,7 +110,7 @@ class SessionMessagesView(AsyncAPIView):
         )
         if created:
             run_dispatch(str(run.id))
-        if "respond-async" in request.headers.get("Prefer", ""):
+        if _prefers_respond_async(request.headers.get("Prefer", "")):
             if run.status in VibecodeRun.ACTIVE:
                 body = {
                     "status": "processing",
@@ -129,3 +129,12 @@ def _result_response(run: VibecodeRun) -> Response:
     if kind == "provider":
         return Response({"detail": result["error"], **result}, status=status.HTTP_502_BAD_GATEWAY)
     return Response(result)
+
+
+def _prefers_respond_async(prefer: str) -> bool:
+    """Whether a `Prefer` header (RFC 7240: comma-separated preferences, names case-insensitive, each
+    perhaps with `=value` and `;` parameters) asks for `respond-async`."""
+    return any(
+        preference.split(";", 1)[0].split("=", 1)[0].strip().lower() == "respond-async"
+        for preference in prefer.split(",")
+    )

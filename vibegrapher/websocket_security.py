@@ -1,5 +1,5 @@
-"""Who may open a WebSocket: browsers whose Origin CORS_ORIGINS allows (clients without Origin pass),
-holding the API token when one is configured."""
+"""Who may open a WebSocket: browsers whose Origin CORS_ORIGINS allows or that are on this server's own
+origin (clients without Origin pass), holding the API token when one is configured."""
 
 from urllib.parse import urlsplit
 
@@ -11,12 +11,34 @@ from vibegrapher.access import token_required, token_valid, websocket_token
 CLOSE_UNAUTHORIZED = 4401
 
 
-def origin_allowed(origin: str | None) -> bool:
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _origin_key(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin, the default port filled in; None for `null` or a malformed one."""
+    parts = urlsplit(origin.strip().lower())
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS[parts.scheme]
+
+
+def origin_allowed(origin: str | None, host: str | None = None) -> bool:
+    """A browser's Origin is allowed when CORS_ORIGINS lists it (`*`: any) or when it is this server's
+    own origin (the page was served by the host the socket connects to; CORS is about other origins).
+    `https://app.example:443` is `https://app.example`."""
     if not origin or "*" in settings.CORS_ORIGINS:
         return True
-    parts = urlsplit(origin)
-    normalized = f"{parts.scheme}://{parts.netloc}".lower()
-    return normalized in {allowed.rstrip("/").lower() for allowed in settings.CORS_ORIGINS}
+    key = _origin_key(origin)
+    if key is None:
+        return False
+    scheme, hostname, port = key
+    if host and _origin_key(f"{scheme}://{host}") == key:
+        return True
+    return key in {_origin_key(allowed.rstrip("/")) for allowed in settings.CORS_ORIGINS}
 
 
 class OriginValidator:
@@ -27,8 +49,10 @@ class OriginValidator:
 
     async def __call__(self, scope, receive, send):
         headers = dict(scope.get("headers", []))
-        origin = headers.get(b"origin")
-        if not origin_allowed(origin.decode("latin-1") if origin else None):
+        origin, host = headers.get(b"origin"), headers.get(b"host")
+        if not origin_allowed(
+            origin.decode("latin-1") if origin else None, host.decode("latin-1") if host else None
+        ):
             denier = WebsocketDenier()
             return await denier(scope, receive, send)
         if token_required() and not token_valid(websocket_token(scope)):

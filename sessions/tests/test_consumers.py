@@ -95,9 +95,13 @@ async def test_unsubscribe_stops_events(socket_factory, project_id):
     await socket.send({"type": "unsubscribe"})
     message = await socket.receive()
     print("unsubscribe ->", message)
-    assert message["type"] == "unsubscribed"
+    assert message == {"type": "unsubscribed", "data": {"project_id": project_id}}
     await publish(project_id, new_code="y = 2\n")
     assert await socket.communicator.receive_nothing(timeout=0.3)
+    await socket.send({"type": "unsubscribe"})
+    again = await socket.receive()
+    print("unsubscribe again ->", again)
+    assert again == {"type": "unsubscribed", "data": {"project_id": None}}, "nothing was left the second time"
 
 
 async def test_subscribing_to_another_project_leaves_the_first(socket_factory, project_id):
@@ -277,12 +281,17 @@ async def test_ping_is_answered_with_pong(socket_factory):
         (b"http://app.example", False),
         (b"https://app.example.evil.example", False),
         (b"null", False),
+        (b"https://app.example:443", True),
+        (b"https://app.example:8443", False),
+        (b"https://app.example:notaport", False),
+        (b"http://api.example:8000", True),  # the server's own origin (the page it served)
+        (b"http://api.example", False),
         (None, True),
     ],
 )
 async def test_origin_must_be_allowed_by_cors_origins(socket_factory, project_id, settings, origin, accepted):
     settings.CORS_ORIGINS = ["https://app.example"]
-    headers = [(b"origin", origin)] if origin is not None else []
+    headers = [(b"host", b"api.example:8000")] + ([(b"origin", origin)] if origin is not None else [])
     socket = socket_factory(f"/ws/projects/{project_id}", headers)
     ok, code = await socket.connect()
     print(f"Origin {origin!r} -> connected={ok} code={code}")

@@ -235,6 +235,28 @@ async def test_repeated_message_id_returns_first_result_without_calling_the_mode
     assert [m["role"] for m in messages].count("user") == 1
 
 
+async def test_message_id_the_service_gave_finds_the_run_again(api, provider, session):
+    # No message_id sent: the 202 and the result name the run by its user message's id; sending that id
+    # back is a repeat of the same request, not a new one.
+    provider.script(patch(PATCH, "pirate"), evaluation(True, "ok", "Pirate"))
+    accepted = await api.post(
+        f"/sessions/{session['id']}/messages", json={"prompt": "Pirate"}, headers={"Prefer": "respond-async"}
+    )
+    assert accepted.status_code == 202, accepted.text
+    message_id = accepted.json()["message_id"]
+    first = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Pirate", "message_id": message_id})
+    calls = len(provider.requests)
+    again = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Pirate", "message_id": message_id})
+    print("202 message_id:", message_id, "-> repeat:", first.status_code, first.json()["status"], "calls:", calls)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["status"] == "pending_human_review"
+    assert again.json() == first.json()
+    assert first.json()["message_id"] == message_id
+    assert calls == 2 and len(provider.requests) == 2, "the model ran once, for the first request only"
+    diffs = (await api.get(f"/sessions/{session['id']}/diffs")).json()
+    assert [d["id"] for d in diffs] == [first.json()["diff_id"]]
+
+
 async def test_second_concurrent_run_in_a_session_gets_409(api, provider, session):
     provider.script(text("slow answer", delay=1.0))
     first = asyncio.create_task(api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Question?"}))
@@ -258,6 +280,27 @@ async def test_prefer_respond_async_answers_202_and_broadcasts_the_result(api, p
     result = await socket.receive_until("vibecode_response")
     assert result["data"]["status"] == "answered"
     assert result["data"]["message_id"] == response.json()["message_id"]
+
+
+@pytest.mark.parametrize(
+    "prefer, expected",
+    [
+        ("RESPOND-ASYNC", 202),
+        ("wait=10, Respond-Async", 202),
+        ("respond-async; x=1", 202),
+        ("return=minimal", 200),
+        ("no-respond-async", 200),
+    ],
+)
+async def test_prefer_is_read_as_rfc_7240_preferences(api, provider, session, socket_factory, prefer, expected):
+    provider.script(text("answer"))
+    socket = socket_factory(f"/ws/projects/{session['project_id']}")
+    await socket.connect()
+    response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Q?"}, headers={"Prefer": prefer})
+    print(f"Prefer: {prefer} ->", response.status_code, response.json()["status"])
+    assert response.status_code == expected
+    assert response.json()["status"] == ("processing" if expected == 202 else "answered")
+    assert (await socket.receive_until("vibecode_response"))["data"]["status"] == "answered"
 
 
 async def test_client_that_disconnects_mid_run_loses_nothing(api, provider, session, socket_factory):
