@@ -50,9 +50,7 @@ class OriginValidator:
     async def __call__(self, scope, receive, send):
         headers = dict(scope.get("headers", []))
         origin, host = headers.get(b"origin"), headers.get(b"host")
-        if not origin_allowed(
-            origin.decode("latin-1") if origin else None, host.decode("latin-1") if host else None
-        ):
+        if not origin_allowed(origin.decode("latin-1") if origin else None, host.decode("latin-1") if host else None):
             denier = WebsocketDenier()
             return await denier(scope, receive, send)
         if token_required() and not token_valid(websocket_token(scope)):
