@@ -3,15 +3,14 @@ message it likes with the commit. The model call is logged, stored and broadcast
 
 import uuid
 
-import openai
-from agents import ModelBehaviorError, RunConfig, Runner
+from agents import RunConfig, Runner
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from diffs.models import Diff
 from sessions.models import ConversationMessage
 from sessions.vibecoder.agent_definitions import CommitMessage, commit_message_agent
-from sessions.vibecoder.loop import RunScope, StepRecorder
+from sessions.vibecoder.loop import PROVIDER_ERRORS, RunScope, StepRecorder
 from sessions.vibecoder.prompts import commit_message_request
 from sessions.vibecoder.provider import model_provider, provider_error_text, provider_require
 from vibegrapher.errors import Conflict, ProviderFailed
@@ -58,7 +57,7 @@ async def commit_message_refine(*, diff: Diff, hint: str | None, current_message
                 tracing_disabled=not settings.OPENAI_TRACING,
             ),
         )
-    except (openai.APIError, ModelBehaviorError) as exc:
+    except PROVIDER_ERRORS as exc:
         raise ProviderFailed(provider_error_text(exc, task="refining the commit message")) from exc
     finally:
         if scope.step_messages:

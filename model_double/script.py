@@ -43,7 +43,9 @@ __all__ = [
     "json_output",
     "malformed",
     "normalize_usage",
+    "output_items",
     "patch",
+    "raw",
     "reply",
     "step_from_dict",
     "steps_from_json",
@@ -54,8 +56,8 @@ DEFAULT_USAGE: tuple[int, int] = (100, 50)
 MATCH_KINDS = ("vibecoder", "evaluator", "structured", "other")
 
 # Step kinds the server knows how to render.
-_OUTPUT_KINDS = ("text", "function_call", "reply", "default")
-_ALL_KINDS = (*_OUTPUT_KINDS, "error", "malformed", "cut_stream")
+_OUTPUT_KINDS = ("text", "function_call", "reply", "default", "output_items")
+_ALL_KINDS = (*_OUTPUT_KINDS, "error", "malformed", "cut_stream", "raw")
 
 
 @dataclass
@@ -81,7 +83,7 @@ class Step:
         """A JSON-compatible form accepted by :func:`step_from_dict` and ``/_double/script``."""
         data: dict[str, Any] = {"kind": self.kind}
         for key, value in self.params.items():
-            if key == "items":
+            if key == "items" and self.kind == "reply":
                 value = [item.to_dict() for item in value]
             data[key] = value
         if self.delay is not None:
@@ -294,6 +296,37 @@ def error(
     )
 
 
+def output_items(
+    items: list[dict[str, Any]],
+    *,
+    usage: Iterable[int] | None = None,
+    delay: float | None = None,
+    match: str | None = None,
+) -> Step:
+    """A normal response whose ``output`` is exactly ``items`` (raw Responses API output items, e.g. a
+    message with a ``refusal`` part, or an item type the client does not know)."""
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ValueError("output_items() needs a list of JSON objects")
+    return Step("output_items", {"items": [dict(item) for item in items], "usage": _usage_param(usage)}, delay, match)
+
+
+def raw(
+    body: Any,
+    *,
+    status: int = 200,
+    content_type: str = "application/json",
+    delay: float | None = None,
+    match: str | None = None,
+) -> Step:
+    """The whole HTTP answer as given: ``body`` (a string is sent as it is, anything else as JSON) with
+    ``status`` and ``content_type``, e.g. a 200 whose JSON is not a response object."""
+    status = int(status)
+    if not 100 <= status <= 599:
+        raise ValueError("status must be an HTTP status code")
+    text_body = body if isinstance(body, str) else json.dumps(body)
+    return Step("raw", {"body": text_body, "status": status, "content_type": str(content_type)}, delay, match)
+
+
 def malformed(*, delay: float | None = None, match: str | None = None) -> Step:
     """200 with a body that is not valid JSON (for streaming: a broken SSE ``data:`` line)."""
     return Step("malformed", {}, delay, match)
@@ -320,6 +353,8 @@ _BUILDERS: dict[str, Callable[..., Step]] = {
     "error": error,
     "malformed": malformed,
     "cut_stream": cut_stream,
+    "output_items": output_items,
+    "raw": raw,
 }
 
 

@@ -290,6 +290,10 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "malformed":
             self._malformed(stream)
             return
+        if kind == "raw":
+            params = step.params  # type: ignore[union-attr]
+            self._send_bytes(params["status"], params["body"].encode(), content_type=params["content_type"])
+            return
 
         output, usage = self._output_for(request, step)
         response = responses.response_object(request, output, usage)
@@ -305,6 +309,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _output_for(self, request: dict[str, Any], step: Step | None) -> tuple[list[dict[str, Any]], Any]:
         if step is None or step.kind in ("default", "cut_stream"):
             return behaviour.default_output(request), None
+        if step.kind == "output_items":
+            return [dict(item) for item in step.params["items"]], step.params.get("usage")
         if step.kind == "reply":
             output: list[dict[str, Any]] = []
             for item in step.params["items"]:

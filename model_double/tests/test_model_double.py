@@ -17,12 +17,13 @@ import urllib.request
 from pathlib import Path
 
 import agents
+import httpx
 import openai
 import pytest
 from agents import Agent, RunConfig, Runner, function_tool
 from agents.models.openai_provider import OpenAIProvider
 from openai import AsyncOpenAI
-from openai.types.responses import ResponseCompletedEvent
+from openai.types.responses import ResponseCompletedEvent, ResponseOutputMessage, ResponseOutputRefusal
 from pydantic import BaseModel
 
 from model_double import ModelDouble, classify, script_remote
@@ -39,7 +40,9 @@ from model_double.script import (
     evaluation,
     function_call,
     malformed,
+    output_items,
     patch,
+    raw,
     reply,
     step_from_dict,
     text,
@@ -361,6 +364,37 @@ async def test_cut_stream_raises(double, streamed):
     double.script(text("still alive"))
     result, _ = await run_agent(Agent(name="A"), "hi", make_client(double), streamed=streamed)
     assert result.final_output == "still alive"
+
+
+async def test_output_items_are_sent_as_given(double):
+    refusal = {
+        "type": "message",
+        "id": "msg_refused",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "refusal", "refusal": "I can't help with that."}],
+    }
+    double.script(output_items([refusal], usage=(7, 3)))
+    client = make_client(double)
+    response = await client.responses.create(model="gpt-5", input="hi")
+    message = response.output[0]
+    print("output:", message.model_dump())
+    assert isinstance(message, ResponseOutputMessage)
+    assert isinstance(message.content[0], ResponseOutputRefusal)
+    assert message.content[0].refusal == "I can't help with that."
+    assert response.usage is not None
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (7, 3)
+
+
+async def test_raw_answers_the_body_status_and_type_as_given(double):
+    double.script(raw({"not": "a response"}), raw("data: {}\n\n", content_type="text/event-stream"))
+    async with httpx.AsyncClient() as client:
+        first = await client.post(f"{double.base_url}/responses", json={"model": "m", "input": "hi"})
+        second = await client.post(f"{double.base_url}/responses", json={"model": "m", "input": "hi"})
+    print("raw ->", first.status_code, first.text, "|", second.headers["content-type"], repr(second.text))
+    assert (first.status_code, first.json()) == (200, {"not": "a response"})
+    assert second.headers["content-type"] == "text/event-stream" and second.text == "data: {}\n\n"
+    assert step_from_dict(raw("x", status=201).to_dict()).params["status"] == 201
 
 
 async def test_match_mismatch_is_recorded(double):

@@ -1,12 +1,14 @@
 """The two agents: the vibecoder that patches `workflow.py`, and the evaluator that reviews patches."""
 
 import functools
+import json
 from dataclasses import dataclass, field
 
 from agents import (
     Agent,
     AgentOutputSchema,
     FunctionToolResult,
+    ModelBehaviorError,
     ModelSettings,
     RunContextWrapper,
     ToolsToFinalOutputResult,
@@ -59,13 +61,46 @@ class VibecodeContext:
     patch: str | None = None
     description: str | None = None
     patch_errors: list[str] = field(default_factory=list)
+    # The call id of the first submit_patch call in the model's latest answer: the one applied.
+    patch_call_id: str | None = None
 
 
 def _check_syntax(code: str) -> None:
     compile(code, "workflow.py", "exec", dont_inherit=True)
 
 
-@function_tool
+def _arguments_problem(arguments: str) -> str | None:
+    """Why submit_patch arguments cannot be used, in words the model can act on (None: they can)."""
+    try:
+        value = json.loads(arguments or "{}")
+    except json.JSONDecodeError as exc:
+        return f"the arguments are not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+    if not isinstance(value, dict):
+        return f"the arguments are a JSON {type(value).__name__}, not an object"
+    problems = [
+        f'"{name}" is missing'
+        if name not in value
+        else f'"{name}" must be a string, not {json.dumps(value[name])[:40]}'
+        for name in ("patch", "description")
+        if not isinstance(value.get(name), str)
+    ]
+    return "; ".join(problems) or None
+
+
+def _arguments_error(ctx: RunContextWrapper[VibecodeContext], error: Exception) -> str:
+    """What the model is told when the SDK cannot turn its submit_patch arguments into a call (it
+    raises before the tool runs). Any other failure of the tool is ours, and fails the run."""
+    problem = _arguments_problem(getattr(ctx, "tool_arguments", "") or "")
+    if not isinstance(error, ModelBehaviorError) or problem is None:
+        raise error
+    ctx.context.patch_errors.append(f"Unusable arguments: {problem}")
+    return (
+        f"Error: the patch was not applied: {problem}. Call submit_patch with a JSON object holding two "
+        'strings, "patch" and "description".'
+    )
+
+
+@function_tool(failure_error_function=_arguments_error)
 def submit_patch(ctx: RunContextWrapper[VibecodeContext], patch: str, description: str) -> str:
     """Apply a patch to workflow.py.
 
@@ -73,6 +108,13 @@ def submit_patch(ctx: RunContextWrapper[VibecodeContext], patch: str, descriptio
         patch: A unified diff (or V4A patch) against the current workflow.py.
         description: One sentence describing the change.
     """
+    call_id = getattr(ctx, "tool_call_id", None)
+    if ctx.context.patch_call_id is not None and call_id != ctx.context.patch_call_id:
+        # Parallel calls would each patch the same code and the last would silently win.
+        return (
+            "Error: this patch was not applied: only the first submit_patch call of an answer is applied. "
+            "Put every change in one patch."
+        )
     try:
         new_code = patch_apply(original=ctx.context.code, patch=patch)
         _check_syntax(new_code)

@@ -15,6 +15,7 @@ from agents import (
     Agent,
     MaxTurnsExceeded,
     ModelBehaviorError,
+    ModelRefusalError,
     ModelResponse,
     RunConfig,
     RunContextWrapper,
@@ -23,9 +24,14 @@ from agents import (
 )
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
+from openai.types.responses import (
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseOutputRefusal,
+    ResponseOutputText,
+)
 
-from diffs.services import diff_create_proposed
+from diffs.services import DEFAULT_COMMIT_MESSAGE, diff_create_proposed
 from sessions import services
 from sessions.models import ConversationMessage, VibecodeRun
 from sessions.vibecoder import prompts
@@ -41,7 +47,9 @@ from sessions.vibecoder.provider import model_provider, raw_response_pop
 
 logger = logging.getLogger(__name__)
 
-PROVIDER_ERRORS = (openai.APIError, ModelBehaviorError)
+# What the provider or the model did wrong: the run fails with the reason (502), nothing of ours broke.
+# A vibecoder's refusal is its answer; an evaluator's refusal leaves the change without a verdict.
+PROVIDER_ERRORS = (openai.APIError, ModelBehaviorError, ModelRefusalError)
 
 
 class TokenBudgetExceeded(Exception):
@@ -93,23 +101,50 @@ class RunScope:
 
 
 def _text_of(response: ModelResponse) -> str:
+    """The text of the answer's messages; a refusal part counts as text (it is what the model said)."""
     parts: list[str] = []
     for item in response.output:
         if isinstance(item, ResponseOutputMessage):
-            # A refusal part has no text; it adds nothing.
-            parts.extend(content.text for content in item.content if isinstance(content, ResponseOutputText))
+            for content in item.content or ():
+                if isinstance(content, ResponseOutputText):
+                    parts.append(content.text or "")
+                elif isinstance(content, ResponseOutputRefusal):
+                    parts.append(content.refusal or "")
     return "".join(parts)
 
 
-def _patch_call(response: ModelResponse) -> dict[str, str] | None:
+@dataclass
+class PatchCall:
+    """The answer's first `submit_patch` call, as the tool will see it."""
+
+    call_id: str
+    patch: str | None  # None: the arguments are not an object with a string "patch"
+    description: str
+
+
+def _patch_call(response: ModelResponse) -> PatchCall | None:
     for item in response.output:
         if isinstance(item, ResponseFunctionToolCall) and item.name == "submit_patch":
             try:
                 arguments = json.loads(item.arguments or "{}")
             except json.JSONDecodeError:
-                return {"patch": item.arguments or "", "description": ""}
-            return {"patch": str(arguments.get("patch", "")), "description": str(arguments.get("description", ""))}
+                arguments = None
+            if not isinstance(arguments, dict) or not isinstance(arguments.get("patch"), str):
+                return PatchCall(call_id=item.call_id, patch=None, description="")
+            return PatchCall(
+                call_id=item.call_id, patch=arguments["patch"], description=str(arguments.get("description") or "")
+            )
     return None
+
+
+def _step_content(agent: str, text: str, call: PatchCall | None) -> str:
+    if agent == "evaluator":
+        return _evaluation_text(text)
+    if call is None:
+        return text
+    if call.patch is None:
+        return "Called submit_patch with arguments that could not be read; the error went back to the model."
+    return call.description or "Proposed a patch."
 
 
 def _usage_of(response: ModelResponse, *, model: str, agent: str, iteration: int | None) -> dict[str, Any]:
@@ -166,16 +201,14 @@ class StepRecorder(RunHooks[Any]):
     async def on_llm_end(self, context: RunContextWrapper, agent: Agent, response: ModelResponse) -> None:
         usage = _usage_of(response, model=self.model, agent=self.agent, iteration=self.iteration)
         text, call = _text_of(response), _patch_call(response)
-        content = text
-        if self.agent == "evaluator":
-            content = _evaluation_text(text)
-        elif call is not None:
-            content = call["description"] or "Proposed a patch."
+        if isinstance(context.context, VibecodeContext):
+            # Only this call is applied; the tool refuses any other submit_patch call of the same answer.
+            context.context.patch_call_id = call.call_id if call is not None else None
         logger.info(
             "OPENAI RESPONSE: agent=%s id=%s output=%s...",
             self.agent,
             response.response_id,
-            (text or json.dumps(call))[:200],
+            (text or (f"submit_patch {call.description or call.patch or ''}" if call else ""))[:200],
         )
         logger.info(
             "💵 OPENAI TOKENS: prompt=%s, completion=%s, total=%s",
@@ -189,9 +222,9 @@ class StepRecorder(RunHooks[Any]):
             project_id=self.scope.project_id,
             role=ConversationMessage.Role.ASSISTANT,
             agent=self.agent,
-            content=content,
+            content=_step_content(self.agent, text, call),
             iteration=self.iteration,
-            patch_preview="\n".join(call["patch"].splitlines()[:10]) if call else None,
+            patch_preview="\n".join(call.patch.splitlines()[:10]) if call and call.patch is not None else None,
             token_usage=usage,
             last_response_id=response.response_id,
             trace_id=self.scope.trace_id,
@@ -230,29 +263,39 @@ async def _vibecoder_turn(scope: RunScope, memory, *, iteration: int, feedback: 
             prompt=scope.prompt, code=scope.base_code, node_id=scope.node_id, feedback=feedback
         )
     context = VibecodeContext(code=scope.base_code)
-    result = await Runner.run(
-        vibecoder_agent(),
-        request,
-        context=context,
-        session=memory,
-        max_turns=settings.VIBECODE_MAX_TURNS,
-        hooks=StepRecorder(scope, agent="vibecoder", model=settings.VIBECODER_MODEL, iteration=iteration),
-        run_config=_run_config(scope),
-    )
+    try:
+        result = await Runner.run(
+            vibecoder_agent(),
+            request,
+            context=context,
+            session=memory,
+            max_turns=settings.VIBECODE_MAX_TURNS,
+            hooks=StepRecorder(scope, agent="vibecoder", model=settings.VIBECODER_MODEL, iteration=iteration),
+            run_config=_run_config(scope),
+        )
+    except ModelRefusalError as exc:
+        context.description = exc.refusal  # the model declined the request: that is its answer
+        return context
     if context.proposal is None:
         context.description = str(result.final_output or "")
+        if not context.description.strip():
+            raise ModelBehaviorError("The vibecoder answered with neither text nor a patch.")
     return context
 
 
 async def _evaluator_turn(scope: RunScope, memory, *, iteration: int, diff: str, new_code: str) -> Evaluation:
-    result = await Runner.run(
-        evaluator_agent(),
-        prompts.evaluator_request(prompt=scope.prompt, diff=diff, new_code=new_code),
-        session=memory,
-        max_turns=2,
-        hooks=StepRecorder(scope, agent="evaluator", model=settings.EVALUATOR_MODEL, iteration=iteration),
-        run_config=_run_config(scope),
-    )
+    try:
+        # One model call per review (SPEC: a run makes at most 3 evaluator calls).
+        result = await Runner.run(
+            evaluator_agent(),
+            prompts.evaluator_request(prompt=scope.prompt, diff=diff, new_code=new_code),
+            session=memory,
+            max_turns=1,
+            hooks=StepRecorder(scope, agent="evaluator", model=settings.EVALUATOR_MODEL, iteration=iteration),
+            run_config=_run_config(scope),
+        )
+    except MaxTurnsExceeded as exc:
+        raise ModelBehaviorError("The evaluator answered without a verdict (no JSON review).") from exc
     return result.final_output_as(Evaluation, raise_if_incorrect_type=True)
 
 
@@ -302,6 +345,8 @@ async def _rounds(run: VibecodeRun, scope: RunScope, vibecoder_memory, evaluator
             scope, evaluator_memory, iteration=iteration, diff=diff, new_code=proposal.proposal
         )
         if evaluation.approved:
+            # A blank message would make the commit fall back to the default; the diff says so from the start.
+            commit_message = evaluation.commit_message.strip() or DEFAULT_COMMIT_MESSAGE
             diff_row = await sync_to_async(diff_create_proposed)(
                 session_id=scope.session_id,
                 project_id=scope.project_id,
@@ -310,7 +355,7 @@ async def _rounds(run: VibecodeRun, scope: RunScope, vibecoder_memory, evaluator
                 new_code=proposal.proposal,
                 vibecoder_prompt=scope.prompt,
                 evaluator_reasoning=evaluation.reasoning,
-                commit_message=evaluation.commit_message,
+                commit_message=commit_message,
                 messages=[message.id for message in scope.step_messages if message.iteration == iteration],
             )
             return _result(
@@ -318,7 +363,7 @@ async def _rounds(run: VibecodeRun, scope: RunScope, vibecoder_memory, evaluator
                 run,
                 "pending_human_review",
                 diff_id=str(diff_row.id),
-                commit_message=evaluation.commit_message,
+                commit_message=commit_message,
                 content=proposal.description,
                 evaluator_reasoning=evaluation.reasoning,
             )

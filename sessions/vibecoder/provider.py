@@ -3,6 +3,7 @@
 import asyncio
 import functools
 import json
+import re
 import ssl
 import weakref
 from collections import OrderedDict
@@ -42,11 +43,21 @@ def provider_require() -> None:
         raise ProviderNotConfigured(NOT_CONFIGURED)
 
 
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 async def _keep_raw_response(response: httpx2.Response) -> None:
+    """Keep each Responses API answer as sent, for `openai_response`; refuse, as the openai client's own
+    `APIResponseValidationError` (a provider failure, not retried), a 200 that is no response object:
+    the SDK would fail on it later with an error that names neither the provider nor the answer."""
     if response.status_code != 200 or not response.request.url.path.endswith("/responses"):
         return
     if "text/event-stream" in response.headers.get("content-type", ""):
-        return
+        if _asked_to_stream(response.request):
+            return
+        raise APIResponseValidationError(
+            response, None, message="it sent an event stream to a request that did not ask for one"
+        )
     await response.aread()
     try:
         body = json.loads(response.content)
@@ -56,10 +67,55 @@ async def _keep_raw_response(response: httpx2.Response) -> None:
         raise APIResponseValidationError(
             response, response.text[:500], message=f"the body is not valid JSON ({exc})"
         ) from exc
-    if isinstance(body, dict) and isinstance(body.get("id"), str):
-        _raw_responses[body["id"]] = body
-        while len(_raw_responses) > _RAW_KEEP:
-            _raw_responses.popitem(last=False)
+    problem = _response_problem(body)
+    if problem is None and _ESCAPED_SURROGATE.search(response.content):
+        problem = _unencodable_text(body)
+    if problem is not None:
+        raise APIResponseValidationError(response, body, message=problem)
+    _raw_responses[body["id"]] = body
+    while len(_raw_responses) > _RAW_KEEP:
+        _raw_responses.popitem(last=False)
+
+
+def _asked_to_stream(request: httpx2.Request) -> bool:
+    try:
+        return json.loads(request.content).get("stream") is True
+    except (ValueError, AttributeError):  # not a JSON object: not a request this client made to stream
+        return False
+
+
+def _response_problem(body: object) -> str | None:
+    if not isinstance(body, dict):
+        return f"the body is a JSON {type(body).__name__}, not a response object"
+    error = body.get("error")
+    if isinstance(error, dict) and error.get("message") and not isinstance(body.get("output"), list):
+        return f"it answered 200 with an error: {str(error['message'])[:300]}"
+    if not isinstance(body.get("id"), str):
+        return 'the response object has no "id"'
+    if not isinstance(body.get("output"), list):
+        return 'the response object has no "output" list'
+    return None
+
+
+def _unencodable_text(value: object) -> str | None:
+    """A lone UTF-16 surrogate (sent as a `\\udXXX` escape) is no text: it cannot be stored or sent on."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "its text holds a lone UTF-16 surrogate, which is not valid Unicode"
+        return None
+    children = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else []
+    if isinstance(value, dict) and value.get("type") == "function_call" and isinstance(value.get("arguments"), str):
+        try:  # the arguments are JSON in a string: the surrogate appears once the SDK decodes them
+            children.append(json.loads(value["arguments"]))
+        except ValueError:
+            pass  # not JSON: the tool tells the model so
+    for child in children:
+        problem = _unencodable_text(child)
+        if problem is not None:
+            return problem
+    return None
 
 
 def raw_response_pop(response_id: str | None) -> dict | None:
@@ -154,7 +210,7 @@ def model_provider() -> OpenAIProvider:
 
 def provider_error_text(exc: BaseException, *, task: str = "") -> str:
     """A sentence for the user saying how the model provider failed; `task` says during what."""
-    from agents import ModelBehaviorError
+    from agents import ModelBehaviorError, ModelRefusalError
 
     during = f" while {task}" if task else ""
     if isinstance(exc, openai.APIStatusError):
@@ -164,8 +220,13 @@ def provider_error_text(exc: BaseException, *, task: str = "") -> str:
     if isinstance(exc, openai.APITimeoutError):
         return f"The model provider did not answer within {settings.OPENAI_TIMEOUT_S:g} s{during}."
     if isinstance(exc, openai.APIConnectionError):
-        # The client's own message is a bare "Connection error."; the cause says what happened.
-        return f"The connection to the model provider failed{during}: {exc.__cause__ or exc}"
+        # The client's own message is a bare "Connection error."; the cause says what happened, but a
+        # connection reset or closed mid-answer has no text of its own.
+        cause = exc.__cause__ or exc
+        reason = str(cause) or f"{type(cause).__name__}, the connection was closed before the answer was complete"
+        return f"The connection to the model provider failed{during}: {reason}"
     if isinstance(exc, ModelBehaviorError):
         return f"The model's answer could not be used{during}: {exc}"
+    if isinstance(exc, ModelRefusalError):
+        return f"The model refused{during}: {exc.refusal}"
     return f"The model provider failed ({type(exc).__name__}){during}: {exc}"
