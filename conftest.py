@@ -1,6 +1,7 @@
 """Fixtures shared by every test: an isolated media root, the model double, API and socket clients."""
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,6 +12,15 @@ from channels.testing import WebsocketCommunicator
 from model_double import ModelDouble
 
 pytest_plugins = ["model_double.pytest_fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(settings) -> None:
+    """Every test gets its own cache namespace: the vibecode throttle counts requests per client in the
+    cache, which outlives a test, so a module's earlier tests would otherwise use up a later one's rate."""
+    settings.CACHES = {
+        alias: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"} for alias, config in settings.CACHES.items()
+    }
 
 
 @pytest.fixture(autouse=True)
