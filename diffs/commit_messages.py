@@ -42,6 +42,7 @@ async def commit_message_refine(*, diff: Diff, hint: str | None, current_message
         memory_path="",
         memory_key="",
         evaluator_key="",
+        is_run=False,
     )
     try:
         result = await Runner.run(

@@ -25,6 +25,7 @@ _OWN_TRAILER_RE = re.compile(r"^Vibegrapher-[A-Za-z]+:.*$\n?", re.MULTILINE)
 
 def diff_create_proposed(
     *,
+    run_id: UUID | str | None = None,
     session_id: UUID | str,
     project_id: UUID | str,
     base_commit: str,
@@ -39,6 +40,8 @@ def diff_create_proposed(
     # The evaluator's words come from a model; the code compiled, so it holds no NUL.
     evaluator_reasoning, commit_message = without_nul(evaluator_reasoning), without_nul(commit_message)
     with transaction.atomic():
+        if run_id is not None:
+            session_services.run_hold(run_id=run_id)
         diff = Diff.objects.create(
             session_id=session_id,
             project_id=project_id,

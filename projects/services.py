@@ -67,14 +67,17 @@ def project_create(*, name: str, code: str = STARTER_WORKFLOW, message: str = IN
 
 def project_delete(*, project: Project) -> None:
     """Delete the project and everything under it; its files go once the delete has committed."""
-    from sessions.models import VibecodeRun
+    from sessions.services import run_in_progress
 
-    if VibecodeRun.objects.filter(session__project=project, status__in=VibecodeRun.ACTIVE).exists():
+    if run_in_progress(project_id=project.id):
         raise Conflict("A vibecode run is in progress in this project; wait for it to finish before deleting it.")
     slug = project.slug
-    with transaction.atomic():
-        project.delete()
-        transaction.on_commit(lambda: _files_delete(slug))
+    try:
+        with transaction.atomic():
+            project.delete()
+            transaction.on_commit(lambda: _files_delete(slug))
+    except IntegrityError:  # a session, message or run was added under it between the collect and the delete
+        raise Conflict("The project changed while it was being deleted (a run started in it); try again.") from None
 
 
 def _files_delete(slug: str) -> None:

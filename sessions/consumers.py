@@ -28,14 +28,29 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
 
     project_id: str | None = None
     with_seq = False
+    # Every stored event of the subscribed project up to this seq has been sent (or predates the
+    # subscription). Live events from several processes can arrive out of order, or be dropped by a
+    # full channel: a seq beyond the next one is sent after the missing ones, read from the database.
+    sent_upto = 0
+    closed = False
+    counted = False
+    heartbeat: "asyncio.Task | None" = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when a handler failed (a send to a client that had already gone): the connection
+            # must leave its group and the heartbeat's counts.
+            await self._release()
 
     async def connect(self) -> None:
-        self.replayed: set[int] = set()
         # A browser that sent its token as a subprotocol needs one chosen back.
         await self.accept(
             subprotocol=TOKEN_SUBPROTOCOL if TOKEN_SUBPROTOCOL in self.scope.get("subprotocols", []) else None
         )
         _connections[None] += 1
+        self.counted = True
         self.heartbeat = asyncio.create_task(self._heartbeat())
         project_id = self.scope["url_route"]["kwargs"].get("project_id")
         if project_id is not None:
@@ -44,9 +59,16 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
                 await self.close(code=CLOSE_NOT_FOUND)
 
     async def disconnect(self, code: int) -> None:
-        self.heartbeat.cancel()
+        await self._release()
+
+    async def _release(self) -> None:
+        self.closed = True
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
         await self._unsubscribe()
-        _connections[None] -= 1
+        if self.counted:
+            self.counted = False
+            _connections[None] -= 1
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -82,9 +104,16 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def project_event(self, message: dict) -> None:
         event = message["event"]
-        if event.get("seq") in self.replayed:
-            return  # already sent during replay
-        await self.send_json(event if self.with_seq else {"type": event["type"], "data": event["data"]})
+        seq = event.get("seq")
+        if seq is None:
+            await self._send_event(event)
+            return
+        if seq <= self.sent_upto:
+            return  # already sent (replayed, or read from the database to fill a gap)
+        if seq > self.sent_upto + 1:
+            await self._send_stored(upto=seq - 1)  # committed before this one: it is in the database
+        await self._send_event(event)
+        self.sent_upto = seq
 
     async def _subscribe(self, project_id, *, after) -> bool:
         if project_id in (None, ""):
@@ -106,18 +135,36 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
             await self._error(f"Project {project_id} not found.")
             return False
         await self._unsubscribe()
+        if self.closed:  # the client left while the project was looked up
+            return False
         self.project_id = str(project_uuid)
         _connections[self.project_id] += 1
+        # Joined the group before reading where the stored events stand: nothing falls in between.
         await self.channel_layer.group_add(events.group_name(self.project_id), self.channel_name)
+        latest = await sync_to_async(events.event_seq_latest)(project_id=self.project_id)
         await self.send_json(events.envelope(events.SUBSCRIBED, {"project_id": self.project_id}))
-        self.replayed = set()
         self.with_seq = after not in (None, "")
-        if after_seq is not None:
-            # Joined the group first, so nothing falls between replay and live; duplicates are skipped.
-            for event in await sync_to_async(events.events_after)(project_id=self.project_id, after=after_seq):
-                self.replayed.add(event["seq"])
-                await self.send_json(event)
+        self.sent_upto = latest if after_seq is None else min(after_seq, latest)
+        if self.sent_upto < latest:
+            await self._send_stored(upto=latest)
         return True
+
+    async def _send_stored(self, *, upto: int) -> None:
+        """Send the stored events after `sent_upto` up to seq `upto`, in order, a page at a time."""
+        project_id = self.project_id
+        while project_id is not None and self.sent_upto < upto:
+            page = await sync_to_async(events.events_after)(
+                project_id=project_id, after=self.sent_upto, upto=upto, limit=events.REPLAY_PAGE
+            )
+            if not page:
+                self.sent_upto = upto  # numbers of events that were never stored (none today): nothing to send
+                return
+            for event in page:
+                await self._send_event(event)
+                self.sent_upto = event["seq"]
+
+    async def _send_event(self, event: dict) -> None:
+        await self.send_json(event if self.with_seq else {"type": event["type"], "data": event["data"]})
 
     async def _unsubscribe(self) -> str | None:
         """Leave the project's group; returns the id of the project left (None: there was none)."""

@@ -144,9 +144,22 @@ async def _send_now(group: str, messages: list[dict[str, Any]]) -> None:
         await layer.group_send(group, message)
 
 
-def events_after(*, project_id: UUID | str, after: int, limit: int = 5000) -> list[dict[str, Any]]:
-    rows = ProjectEvent.objects.filter(project_id=project_id, seq__gt=after).order_by("seq")[:limit]
-    return [envelope(row.type, row.data, row.seq) for row in rows]
+REPLAY_PAGE = 1000
+
+
+def events_after(
+    *, project_id: UUID | str, after: int, upto: int | None = None, limit: int = REPLAY_PAGE
+) -> list[dict[str, Any]]:
+    """The project's stored events with `after < seq <= upto`, oldest first, at most `limit`."""
+    rows = ProjectEvent.objects.filter(project_id=project_id, seq__gt=after)
+    if upto is not None:
+        rows = rows.filter(seq__lte=upto)
+    return [envelope(row.type, row.data, row.seq) for row in rows.order_by("seq")[:limit]]
+
+
+def event_seq_latest(*, project_id: UUID | str) -> int:
+    """The seq of the project's latest stored event (0: none yet, or no such project)."""
+    return Project.objects.filter(pk=project_id).values_list("event_seq", flat=True).first() or 0
 
 
 # --- Payloads: the only place their shapes are defined -----------------------------------------

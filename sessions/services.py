@@ -1,5 +1,7 @@
 import uuid
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -8,10 +10,9 @@ from projects import repository
 from projects.models import Project
 from projects.selectors import project_nodes
 from sessions.models import ConversationMessage, VibecodeRun, VibecodeSession
-from sessions.selectors import run_active
 from sessions.vibecoder.memory import memory_clear, memory_open
 from vibegrapher.counters import counter_advance
-from vibegrapher.errors import Conflict, InvalidInput
+from vibegrapher.errors import Conflict, InvalidInput, NotFound
 from vibegrapher.storable import without_nul
 
 
@@ -60,11 +61,16 @@ def session_get_or_create(
 def session_delete(*, session: VibecodeSession) -> None:
     """Delete the session and its messages, and clear both agents' memories. Its diffs stay, without a
     session: committed ones record what was committed, and pending ones can still be reviewed."""
-    if run_active(session_id=session.id):
+    if run_in_progress(session_id=session.id):
         raise Conflict("A vibecode run is in progress in this session; wait for it to finish before deleting it.")
     db_path, keys = session.conversations_db_path, [session.openai_session_key, session.evaluator_session_key]
-    with transaction.atomic():
-        session.delete()
+    try:
+        with transaction.atomic():
+            session.delete()
+    except IntegrityError:  # a run started in it between the check and the delete
+        raise Conflict(
+            "A vibecode run started in this session while it was being deleted; wait for it to finish."
+        ) from None
     for key in keys:
         memory_clear(db_path=db_path, key=key)
 
@@ -77,11 +83,14 @@ def message_create(*, session_id, **fields) -> ConversationMessage:
         return ConversationMessage.objects.create(session_id=session_id, sequence=sequence, **fields)
 
 
-def message_record(*, session_id, project_id, **fields) -> ConversationMessage:
-    """Store a message and broadcast it (`conversation_message`, plus `token_usage` when it has usage)."""
+def message_record(*, session_id, project_id, run_id=None, **fields) -> ConversationMessage:
+    """Store a message and broadcast it (`conversation_message`, plus `token_usage` when it has usage).
+    A step of run `run_id` is stored only while that run still holds its session (see `run_hold`)."""
     from sessions import events
 
     with transaction.atomic():
+        if run_id is not None:
+            run_hold(run_id=run_id)
         message = message_create(session_id=session_id, **fields)
         published = [(events.CONVERSATION_MESSAGE, events.conversation_message_data(message))]
         if message.token_usage:
@@ -102,7 +111,7 @@ def run_start(
         earlier = _run_known_by(session=session, message_id=client_message_id)
         if earlier is not None:
             return earlier, False
-    if run_active(session_id=session.id):
+    if run_in_progress(session_id=session.id):
         raise Conflict("A vibecode run is already in progress in this session; wait for its result.")
     trace_id = f"trace_{uuid.uuid4().hex}"
     project = session.project
@@ -128,8 +137,13 @@ def run_start(
                 event_type=events.CONVERSATION_MESSAGE,
                 data=events.conversation_message_data(message),
             )
+    except VibecodeSession.DoesNotExist:  # deleted since the request read it (its message counter is gone)
+        raise NotFound(f"Session {session.id} not found.") from None
     except IntegrityError:
-        # A concurrent request won the race: same client message id, or another run just started.
+        # A concurrent request won the race: same client message id, or another run just started; or
+        # the session was deleted meanwhile.
+        if not VibecodeSession.objects.filter(pk=session.id).exists():
+            raise NotFound(f"Session {session.id} not found.") from None
         if client_message_id:
             earlier = _run_known_by(session=session, message_id=client_message_id)
             if earlier is not None:
@@ -165,8 +179,76 @@ def run_finish(*, run: VibecodeRun, status: str, result: dict) -> VibecodeRun:
 
     result = without_nul(result)
     with transaction.atomic():
-        run.status, run.result, run.finished_at = status, result, timezone.now()
-        run.save(update_fields=["status", "result", "finished_at"])
+        finished_at = timezone.now()
+        if not VibecodeRun.objects.filter(pk=run.pk, status__in=VibecodeRun.ACTIVE).update(
+            status=status, result=result, finished_at=finished_at
+        ):
+            raise RunLost(f"Vibecode run {run.pk} was already ended (interrupted) when it finished.")
+        run.status, run.result, run.finished_at = status, result, finished_at
         events.event_publish(project_id=run.session.project_id, event_type=events.VIBECODE_RESPONSE, data=result)
     events.signal_send(group=events.run_group(run.id), message={"type": "run.finished", "run_id": str(run.id)})
     return run
+
+
+class RunLost(Exception):
+    """The run no longer holds its session: it was marked interrupted because its heartbeat stopped
+    (a stalled or paused process), and the session may already be running another request."""
+
+
+def run_hold(*, run_id) -> None:
+    """In the transaction that stores a step of the run: renew its heartbeat, or raise RunLost when it
+    is no longer running, so a run that was given up on never writes into its session again."""
+    if not VibecodeRun.objects.filter(pk=run_id, status=VibecodeRun.Status.RUNNING).update(heartbeat_at=timezone.now()):
+        raise RunLost(f"Vibecode run {run_id} is no longer running; its step was not stored.")
+
+
+def run_in_progress(*, session_id=None, project_id=None) -> bool:
+    """Whether a run is active in the session (or project). Runs whose process stopped beating are
+    marked interrupted first, so a crashed instance never leaves a session refusing requests."""
+    scope = Q(session_id=session_id) if session_id is not None else Q(session__project_id=project_id)
+    active = VibecodeRun.objects.filter(scope, status__in=VibecodeRun.ACTIVE)
+    if not active.exists():
+        return False
+    runs_reap(scope=scope)
+    return active.exists()
+
+
+def runs_reap(*, scope: Q | None = None) -> int:
+    """Mark active runs (all, or those in `scope`) whose executing process stopped beating as
+    `interrupted`, and say so (`vibecode_response`). Returns how many."""
+    from sessions import events
+
+    stale = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_S)
+    reaped = 0
+    candidates = VibecodeRun.objects.select_related("session").filter(
+        scope or Q(), status__in=VibecodeRun.ACTIVE, created_at__lt=stale
+    )
+    for run in candidates:
+        if run.heartbeat_at is not None and run.heartbeat_at >= stale:
+            continue
+        if run.status == VibecodeRun.Status.QUEUED and settings.VIBECODE_EXECUTOR == "worker":
+            continue  # waiting for a free worker is not being dead
+        result = {
+            "status": "failed",
+            "session_id": str(run.session_id),
+            "message_id": run.message_id,
+            "trace_id": run.trace_id,
+            "content": None,
+            "diff_id": None,
+            "commit_message": None,
+            "token_usage": None,
+            "error": "The run was interrupted: the process executing it stopped. Send the request again.",
+            "error_kind": "interrupted",
+        }
+        with transaction.atomic():
+            updated = VibecodeRun.objects.filter(pk=run.pk, status=run.status, heartbeat_at=run.heartbeat_at).update(
+                status=VibecodeRun.Status.INTERRUPTED, result=result, finished_at=timezone.now()
+            )
+            if updated:
+                events.event_publish(
+                    project_id=run.session.project_id, event_type=events.VIBECODE_RESPONSE, data=result
+                )
+        if updated:
+            events.signal_send(group=events.run_group(run.id), message={"type": "run.finished", "run_id": str(run.id)})
+            reaped += 1
+    return reaped

@@ -12,12 +12,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from sessions.vibecoder.executor import reaper_ensure  # noqa: E402
 from sessions.vibecoder.provider import provider_warm_up  # noqa: E402
 from vibegrapher.asgi_handler import PooledASGIHandler  # noqa: E402
 from vibegrapher.routing import websocket_urlpatterns  # noqa: E402
 from vibegrapher.websocket_security import OriginValidator  # noqa: E402
 
-application = ProtocolTypeRouter(
+_router = ProtocolTypeRouter(
     {
         # /static/ (the admin's CSS and JS) is answered from the installed apps' static folders by
         # Django's own handler, under daphne and uvicorn alike and with DEBUG off; every other path
@@ -26,6 +27,14 @@ application = ProtocolTypeRouter(
         "websocket": OriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+
+
+async def application(scope, receive, send):
+    # The reaper runs in every serving process from its first request or socket on: runs that a
+    # stopped process left `running` are marked interrupted even if this one never starts a run.
+    reaper_ensure()
+    await _router(scope, receive, send)
+
 
 provider_warm_up()  # the first vibecode run would otherwise pay for it
 

@@ -224,6 +224,96 @@ async def test_events_published_while_replaying_arrive_once_and_in_order(socket_
     assert await socket.communicator.receive_nothing(timeout=0.3)
 
 
+def _store_unsent(project_id: str, count: int) -> list[dict]:
+    """Store events the way another process does, whose sends have not arrived here yet."""
+    from django.db import transaction
+
+    from projects.models import Project
+    from sessions.models import ProjectEvent
+    from vibegrapher.counters import counter_advance
+
+    with transaction.atomic():
+        last = counter_advance(model=Project, pk=project_id, field="event_seq", by=count)
+        rows = [
+            ProjectEvent(project_id=project_id, seq=seq, type=events.CODE_CHANGED, data={"n": seq})
+            for seq in range(last - count + 1, last + 1)
+        ]
+        ProjectEvent.objects.bulk_create(rows)
+    return [events.envelope(row.type, row.data, row.seq) for row in rows]
+
+
+async def _deliver(project_id: str, event: dict) -> None:
+    """Deliver one stored event live, as its process's send would."""
+    from channels.layers import get_channel_layer
+
+    await get_channel_layer().group_send(events.group_name(project_id), {"type": "project.event", "event": event})
+
+
+@pytest.mark.parametrize("path_suffix", ["?after=latest", ""])
+async def test_an_event_that_overtakes_earlier_ones_comes_after_them(socket_factory, project_id, path_suffix):
+    # Two processes commit seq 1-3 and 4; 4's send arrives first. The client gets 1, 2, 3, 4 in order,
+    # and 2 arriving late is not sent twice.
+    socket = await connected(socket_factory, f"/ws/projects/{project_id}{path_suffix}")
+    await socket.receive_until("subscribed")
+    early = await sync_to_async(_store_unsent)(project_id, 3)
+    overtaking = await publish(project_id, n=4)
+    received = [await socket.receive() for _ in range(4)]
+    await _deliver(project_id, early[1])
+    print("received:", [(m.get("seq"), m["data"]["n"]) for m in received])
+    assert [m["data"]["n"] for m in received] == [1, 2, 3, 4]
+    assert received[-1]["data"] == overtaking["data"]
+    assert all(("seq" in m) == bool(path_suffix) for m in received)
+    assert await socket.communicator.receive_nothing(timeout=0.3), "the late event was already sent"
+
+
+async def test_replay_is_not_capped(socket_factory, project_id):
+    stored = await sync_to_async(_store_unsent)(project_id, events.REPLAY_PAGE * 2 + 5)
+    socket = await connected(socket_factory, f"/ws/projects/{project_id}?after=3")
+    await socket.receive_until("subscribed")
+    seqs = [(await socket.receive())["seq"] for _ in range(len(stored) - 3)]
+    print("replayed", len(seqs), "events:", seqs[0], "...", seqs[-1])
+    assert seqs == list(range(4, len(stored) + 1))
+    assert await socket.communicator.receive_nothing(timeout=0.3)
+
+
+async def test_after_beyond_the_latest_event_still_gets_new_events(socket_factory, project_id):
+    await publish(project_id, n=1)
+    socket = await connected(socket_factory, f"/ws/projects/{project_id}?after=999")
+    await socket.receive_until("subscribed")
+    sent = await publish(project_id, n=2)
+    assert await socket.receive() == sent
+
+
+async def test_a_client_gone_during_the_replay_leaves_no_count_behind(project_id):
+    # The server's sends fail once the client has dropped the connection; the connection must still
+    # leave the heartbeat's counts (they grew by one per such client before).
+    from sessions import consumers
+    from vibegrapher.asgi import application
+
+    await sync_to_async(_store_unsent)(project_id, 20)
+    before = consumers._connections[project_id], consumers._connections[None]
+    inbox: asyncio.Queue = asyncio.Queue()
+    await inbox.put({"type": "websocket.connect"})
+
+    async def send(message: dict) -> None:
+        if message["type"] == "websocket.send":
+            raise OSError("the client went away")
+
+    scope = {
+        "type": "websocket",
+        "path": f"/ws/projects/{project_id}",
+        "raw_path": f"/ws/projects/{project_id}".encode(),
+        "query_string": b"after=0",
+        "headers": [],
+        "subprotocols": [],
+    }
+    with pytest.raises(OSError):
+        await application(scope, inbox.get, send)
+    after = consumers._connections[project_id], consumers._connections[None]
+    print("connections (project, all) before:", before, "after:", after)
+    assert after == before
+
+
 async def test_unknown_websocket_path_gets_an_error_and_a_close_code(socket_factory):
     for path in ("/ws/projects/", "/ws/", "/ws/nothing/here"):
         socket = await connected(socket_factory, path)

@@ -10,8 +10,8 @@ from asgiref.sync import sync_to_async
 from model_double.script import evaluation, patch, text
 from projects.services import project_create
 from sessions.models import ConversationMessage, ProjectEvent, VibecodeRun
+from sessions.services import runs_reap
 from sessions.tests.test_vibecode_flow import PATCH
-from sessions.vibecoder.executor import runs_reap
 from tests.processes import start_worker, stop
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,12 +9,12 @@ import logging
 import os
 import socket
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from projects import repository
@@ -59,13 +59,19 @@ def _scope_for(run: VibecodeRun) -> RunScope:
 async def _heartbeat(run_id: str) -> None:
     while True:
         await asyncio.sleep(settings.RUN_HEARTBEAT_S)
-        await VibecodeRun.objects.filter(pk=run_id).aupdate(heartbeat_at=timezone.now())
+        try:
+            await VibecodeRun.objects.filter(pk=run_id, status=VibecodeRun.Status.RUNNING).aupdate(
+                heartbeat_at=timezone.now()
+            )
+        except DatabaseError:  # a beat missed; the run's own next write says whether the database is back
+            logger.exception("Heartbeat of vibecode run %s failed", run_id)
 
 
 async def _failure(scope: RunScope, run: VibecodeRun, error: str, kind: str) -> dict[str, Any]:
     await sync_to_async(services.message_record)(
         session_id=scope.session_id,
         project_id=scope.project_id,
+        run_id=scope.run_id,
         role=ConversationMessage.Role.SYSTEM,
         agent=ConversationMessage.Agent.SYSTEM,
         content=error,
@@ -91,10 +97,24 @@ async def run_execute(run_id: str) -> VibecodeRun | None:
     run = await sync_to_async(_claim)(run_id)
     if run is None:
         return None
+    try:
+        return await _execute(run)
+    except services.RunLost:
+        logger.warning(
+            "Vibecode run %s was marked interrupted while it ran (its heartbeat had stopped); its outcome is dropped",
+            run_id,
+        )
+        return await VibecodeRun.objects.aget(pk=run_id)
+
+
+async def _execute(run: VibecodeRun) -> VibecodeRun:
+    run_id = str(run.id)
     scope = await asyncio.to_thread(_scope_for, run)  # pygit2: not in the shared database thread
     beat = asyncio.create_task(_heartbeat(run_id))
     try:
         result = await vibecode(run, scope)
+    except services.RunLost:
+        raise
     except RUN_LIMITS as exc:
         result = await _failure(scope, run, limit_error_text(exc), "limit")
     except PROVIDER_ERRORS as exc:
@@ -151,45 +171,24 @@ async def run_wait(run_id: str) -> VibecodeRun:
         await layer.group_discard(events.run_group(run_id), channel)
 
 
-def runs_reap() -> int:
-    """Mark runs whose executing process stopped beating as `interrupted`, and say so. Returns how many."""
-    stale = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_S)
-    reaped = 0
-    for run in VibecodeRun.objects.select_related("session").filter(
-        status__in=VibecodeRun.ACTIVE, created_at__lt=stale
-    ):
-        if run.heartbeat_at is not None and run.heartbeat_at >= stale:
-            continue
-        if run.status == VibecodeRun.Status.QUEUED and settings.VIBECODE_EXECUTOR == "worker":
-            continue  # waiting for a free worker is not being dead
-        result = {
-            "status": "failed",
-            "session_id": str(run.session_id),
-            "message_id": run.message_id,
-            "trace_id": run.trace_id,
-            "content": None,
-            "diff_id": None,
-            "commit_message": None,
-            "token_usage": None,
-            "error": "The run was interrupted: the process executing it stopped. Send the request again.",
-            "error_kind": "interrupted",
-        }
-        updated = VibecodeRun.objects.filter(pk=run.pk, status=run.status, heartbeat_at=run.heartbeat_at).update(
-            status=VibecodeRun.Status.INTERRUPTED, result=result, finished_at=timezone.now()
-        )
-        if updated:
-            events.event_publish(project_id=run.session.project_id, event_type=events.VIBECODE_RESPONSE, data=result)
-            events.signal_send(group=events.run_group(run.id), message={"type": "run.finished", "run_id": str(run.id)})
-            reaped += 1
-    return reaped
-
-
 async def _reap_forever() -> None:
     while True:
-        count = await sync_to_async(runs_reap)()
-        if count:
-            logger.warning("Marked %d vibecode run(s) interrupted", count)
+        try:
+            count = await sync_to_async(services.runs_reap)()
+        except DatabaseError:  # the database is away for a moment: try again at the next tick
+            logger.exception(
+                "Looking for interrupted vibecode runs failed; trying again in %g s", settings.RUN_HEARTBEAT_S
+            )
+        else:
+            if count:
+                logger.warning("Marked %d vibecode run(s) interrupted", count)
         await asyncio.sleep(settings.RUN_HEARTBEAT_S)
+
+
+def reaper_ensure() -> None:
+    """Run the reaper in this process's event loop from its first request on, not only once it has
+    dispatched a run: after a restart, runs the dead process left must be marked interrupted."""
+    _ensure_reaper(asyncio.get_running_loop())
 
 
 def _ensure_reaper(loop: asyncio.AbstractEventLoop) -> None:

@@ -98,6 +98,8 @@ class RunScope:
     evaluator_key: str
     totals: TokenTotals = field(default_factory=TokenTotals)
     step_messages: list[ConversationMessage] = field(default_factory=list)
+    # A stored VibecodeRun, whose steps are stored only while it holds its session (refine-message is none).
+    is_run: bool = True
 
 
 def _text_of(response: ModelResponse) -> str:
@@ -220,6 +222,7 @@ class StepRecorder(RunHooks[Any]):
         message = await sync_to_async(services.message_record)(
             session_id=self.scope.session_id,
             project_id=self.scope.project_id,
+            run_id=self.scope.run_id if self.scope.is_run else None,
             role=ConversationMessage.Role.ASSISTANT,
             agent=self.agent,
             content=_step_content(self.agent, text, call),
@@ -348,6 +351,7 @@ async def _rounds(run: VibecodeRun, scope: RunScope, vibecoder_memory, evaluator
             # A blank message would make the commit fall back to the default; the diff says so from the start.
             commit_message = evaluation.commit_message.strip() or DEFAULT_COMMIT_MESSAGE
             diff_row = await sync_to_async(diff_create_proposed)(
+                run_id=scope.run_id,
                 session_id=scope.session_id,
                 project_id=scope.project_id,
                 base_commit=scope.base_commit,

@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from sessions import events
+from sessions import events, services
 from sessions.models import VibecodeRun
 from sessions.vibecoder import executor
 from sessions.vibecoder.provider import provider_warm_up
@@ -66,7 +66,7 @@ class Command(BaseCommand):
                 if listener.done():
                     listener.result()  # the channel layer failed: stop loudly rather than go deaf
                 if loop.time() >= next_reap:
-                    reaped = await sync_to_async(executor.runs_reap)()
+                    reaped = await sync_to_async(services.runs_reap)()
                     if reaped:
                         logger.warning("Marked %d vibecode run(s) interrupted", reaped)
                     next_reap = loop.time() + settings.RUN_HEARTBEAT_S
