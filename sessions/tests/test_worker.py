@@ -12,7 +12,7 @@ from projects.services import project_create
 from sessions.models import ConversationMessage, ProjectEvent, VibecodeRun
 from sessions.services import runs_reap
 from sessions.tests.test_vibecode_flow import PATCH
-from tests.processes import start_worker, stop
+from tests.processes import free_port, start_worker, stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,6 +37,25 @@ async def test_worker_process_executes_a_queued_run(api, provider, worker_sessio
     assert body["status"] == "pending_human_review"
     run = await VibecodeRun.objects.aget(client_message_id=None, session_id=worker_session["id"])
     assert run.status == "finished" and run.worker.count(":") == 2
+
+
+async def test_a_worker_whose_channel_layer_is_unreachable_keeps_executing_runs(
+    api, provider, worker_session, tmp_path
+):
+    # Redis away (here: nothing listens on the port): the worker used to exit at once. It now finds
+    # queued runs by polling the database, and says why it cannot listen.
+    provider.script(patch(PATCH, "pirate"), evaluation(True, "ok", "Pirate"))
+    log = tmp_path / "worker.log"
+    worker = start_worker(log, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        response = await api.post(f"/sessions/{worker_session['id']}/messages", json={"prompt": "Pirate"})
+        alive = worker.poll() is None
+    finally:
+        stop(worker)
+    print("worker log tail:", log.read_text()[-800:])
+    assert alive, "the worker must not exit when the channel layer fails"
+    assert (response.status_code, response.json()["status"]) == (200, "pending_human_review")
+    assert "The channel layer failed" in log.read_text()
 
 
 async def test_killed_worker_leaves_finished_steps_and_an_interrupted_run(

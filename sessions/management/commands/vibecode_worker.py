@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
 
 from sessions import events, services
 from sessions.models import VibecodeRun
@@ -17,6 +18,9 @@ from sessions.vibecoder import executor
 from sessions.vibecoder.provider import provider_warm_up
 
 logger = logging.getLogger(__name__)
+
+_LISTEN_RETRY_FIRST_S = 1.0
+_LISTEN_RETRY_MAX_S = 30.0
 
 
 def _queued_run_ids(limit: int) -> list[str]:
@@ -63,21 +67,25 @@ class Command(BaseCommand):
         try:
             while not stopping.is_set():
                 wake.clear()
-                if listener.done():
-                    listener.result()  # the channel layer failed: stop loudly rather than go deaf
-                if loop.time() >= next_reap:
-                    reaped = await sync_to_async(services.runs_reap)()
-                    if reaped:
-                        logger.warning("Marked %d vibecode run(s) interrupted", reaped)
-                    next_reap = loop.time() + settings.RUN_HEARTBEAT_S
-                free = concurrency - len(running)
-                if free > 0:
-                    for run_id in await sync_to_async(_queued_run_ids)(free):
-                        task = asyncio.create_task(executor.run_execute(run_id))
-                        running.add(task)
-                        task.add_done_callback(running.discard)
-                        # A finished run frees a slot: look for queued runs again.
-                        task.add_done_callback(lambda _: wake.set())
+                try:
+                    if loop.time() >= next_reap:
+                        reaped = await sync_to_async(services.runs_reap)()
+                        if reaped:
+                            logger.warning("Marked %d vibecode run(s) interrupted", reaped)
+                        next_reap = loop.time() + settings.RUN_HEARTBEAT_S
+                    free = concurrency - len(running)
+                    queued = await sync_to_async(_queued_run_ids)(free) if free > 0 else []
+                except DatabaseError:  # the database is away for a moment: look again at the next poll
+                    logger.exception(
+                        "Vibecode worker %s cannot reach the database; retrying in %g s", executor.INSTANCE, poll
+                    )
+                    queued = []
+                for run_id in queued:
+                    task = asyncio.create_task(executor.run_execute(run_id))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    # A finished run frees a slot: look for queued runs again.
+                    task.add_done_callback(lambda _: wake.set())
                 if once and not running:
                     break
                 try:
@@ -95,12 +103,22 @@ async def _listen_for_queued_runs(wake: asyncio.Event) -> None:
     """Wake the worker when a web process says a run is queued, instead of at its next poll. The poll
     stays: a message can be lost (a full channel), and the in-memory layer does not cross processes."""
     layer = get_channel_layer()
-    channel = await layer.new_channel()
+    pause = _LISTEN_RETRY_FIRST_S
     while True:
-        # Joined again now and then: a group membership expires (channels_redis: after a day).
-        await layer.group_add(events.RUNS_QUEUED_GROUP, channel)
         try:
-            await asyncio.wait_for(layer.receive(channel), timeout=settings.RUN_HEARTBEAT_S)
-        except TimeoutError:
-            continue
-        wake.set()
+            channel = await layer.new_channel()
+            while True:
+                # Joined again now and then: a group membership expires (channels_redis: after a day).
+                await layer.group_add(events.RUNS_QUEUED_GROUP, channel)
+                pause = _LISTEN_RETRY_FIRST_S
+                try:
+                    await asyncio.wait_for(layer.receive(channel), timeout=settings.RUN_HEARTBEAT_S)
+                except TimeoutError:
+                    continue
+                wake.set()
+        except Exception:  # Redis away (the layer's connection errors have no common base): the poll carries on
+            logger.exception(
+                "The channel layer failed; the worker polls for queued runs and listens again in %g s", pause
+            )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LISTEN_RETRY_MAX_S)
