@@ -71,3 +71,22 @@ async def test_vibecode_requests_are_rate_limited_per_client(api, provider, sett
     assert limited.status_code == 429
     assert "detail" in limited.json() and limited.headers.get("Retry-After")
     assert (await api.get(f"/sessions/{session['id']}/messages")).status_code == 200, "reads are not limited"
+
+
+async def test_rate_limit_without_its_redis_is_a_503_that_says_so(api, provider, settings):
+    from tests.processes import free_port
+
+    settings.VIBECODE_RATE = "5/min"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        }
+    }
+    project = await sync_to_async(project_create)(name="No Redis")
+    session = (await api.post(f"/projects/{project.id}/sessions", json={})).json()
+    response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Hello?"})
+    print("POST with Redis away ->", response.status_code, response.text)
+    assert response.status_code == 503
+    assert "Redis is unreachable" in response.json()["detail"]
+    assert len(provider.requests) == 0

@@ -4,6 +4,7 @@ import hmac
 from urllib.parse import parse_qs
 
 from django.conf import settings
+from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -53,6 +54,13 @@ class ApiTokenRequired(BasePermission):
         return True
 
 
+class RateLimitUnavailable(exceptions.APIException):
+    """The rate limit's counts cannot be read (this module is loaded with DRF's settings, so it cannot
+    use the service errors of vibegrapher.errors, which import DRF's views)."""
+
+    status_code = 503
+
+
 class VibecodeRateThrottle(SimpleRateThrottle):
     """Vibecode requests per client (token or address); other methods are not counted."""
 
@@ -68,7 +76,13 @@ class VibecodeRateThrottle(SimpleRateThrottle):
         if self.rate is None:
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except RedisError as exc:  # the counts live in Redis when REDIS_URL is set
+            raise RateLimitUnavailable(
+                f"Vibecode requests cannot be counted against the rate limit: Redis is unreachable ({exc}). "
+                "Try again shortly."
+            ) from exc
 
     def get_cache_key(self, request: Request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
