@@ -236,7 +236,7 @@ def runs_reap(*, scope: Q | None = None) -> int:
             "content": None,
             "diff_id": None,
             "commit_message": None,
-            "token_usage": None,
+            "token_usage": _stored_token_totals(session_id=run.session_id, trace_id=run.trace_id),
             "error": "The run was interrupted: the process executing it stopped. Send the request again.",
             "error_kind": "interrupted",
         }
@@ -245,6 +245,15 @@ def runs_reap(*, scope: Q | None = None) -> int:
                 status=VibecodeRun.Status.INTERRUPTED, result=result, finished_at=timezone.now()
             )
             if updated:
+                # Told in the conversation too, as a failed run's reason is.
+                message_record(
+                    session_id=run.session_id,
+                    project_id=run.session.project_id,
+                    role=ConversationMessage.Role.SYSTEM,
+                    agent=ConversationMessage.Agent.SYSTEM,
+                    content=result["error"],
+                    trace_id=run.trace_id,
+                )
                 events.event_publish(
                     project_id=run.session.project_id, event_type=events.VIBECODE_RESPONSE, data=result
                 )
@@ -252,3 +261,20 @@ def runs_reap(*, scope: Q | None = None) -> int:
             events.signal_send(group=events.run_group(run.id), message={"type": "run.finished", "run_id": str(run.id)})
             reaped += 1
     return reaped
+
+
+_TOKEN_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens")
+
+
+def _stored_token_totals(*, session_id, trace_id: str) -> dict[str, int]:
+    """A run's token totals from the steps it stored (the shape of a finished run's `token_usage`)."""
+    totals = dict.fromkeys(_TOKEN_COUNTS, 0) | {"model_calls": 0}
+    for usage in ConversationMessage.objects.filter(session_id=session_id, trace_id=trace_id).values_list(
+        "token_usage", flat=True
+    ):
+        if not isinstance(usage, dict):
+            continue  # the user's message, a system message
+        for name in _TOKEN_COUNTS:
+            totals[name] += int(usage.get(name) or 0)
+        totals["model_calls"] += 1
+    return totals

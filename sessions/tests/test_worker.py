@@ -91,7 +91,13 @@ async def test_killed_worker_leaves_finished_steps_and_an_interrupted_run(
     roles = [
         m.agent async for m in ConversationMessage.objects.filter(session_id=worker_session["id"]).order_by("sequence")
     ]
-    assert roles == ["user", "vibecoder"], "the user message and the finished step survive"
+    assert roles == ["user", "vibecoder", "system"], (
+        "the user message and the finished step survive; the reason is told"
+    )
+    assert run.result["token_usage"]["total_tokens"] == 150, (
+        "the tokens its stored step used (the double's default usage)"
+    )
+    assert run.result["token_usage"]["model_calls"] == 1
     last_event = await ProjectEvent.objects.filter(project_id=worker_session["project_id"]).order_by("-seq").afirst()
     assert last_event is not None
     assert last_event.type == "vibecode_response" and last_event.data["status"] == "failed"
