@@ -8,10 +8,17 @@ from pathlib import Path
 import httpx
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 
 from model_double import ModelDouble
 
 pytest_plugins = ["model_double.pytest_fixtures"]
+
+# No reaper in the test process, for the whole session: serving processes start one with their first
+# request, and a module that loads the API schema when it is imported (tests/test_schema_fuzz.py) would
+# otherwise start one, outside any test, in an event loop that lives on in the background. Tests call
+# `runs_reap` themselves; the servers and workers that tests start run their own.
+settings.RUN_REAPER_ENABLED = False
 
 
 @pytest.fixture(autouse=True)
