@@ -103,6 +103,8 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
             await super().dispatch(message)
 
     async def project_event(self, message: dict) -> None:
+        if self.project_id is None or message.get("group") != events.group_name(self.project_id):
+            return  # sent to a project this socket has left since (its seq numbers are another project's)
         event = message["event"]
         seq = event.get("seq")
         if seq is None:

@@ -114,7 +114,7 @@ def _enqueue(loop: asyncio.AbstractEventLoop, group: str, messages: list[dict[st
 
 def _send(group: str, messages: list[dict[str, Any]]) -> None:
     """Hand the events to this process's event loop without waiting for the channel layer."""
-    _layer_send(group, [{"type": "project.event", "event": message} for message in messages])
+    _layer_send(group, [{"type": "project.event", "group": group, "event": message} for message in messages])
 
 
 def signal_send(*, group: str, message: dict[str, Any]) -> None:

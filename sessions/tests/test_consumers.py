@@ -246,7 +246,8 @@ async def _deliver(project_id: str, event: dict) -> None:
     """Deliver one stored event live, as its process's send would."""
     from channels.layers import get_channel_layer
 
-    await get_channel_layer().group_send(events.group_name(project_id), {"type": "project.event", "event": event})
+    group = events.group_name(project_id)
+    await get_channel_layer().group_send(group, {"type": "project.event", "group": group, "event": event})
 
 
 @pytest.mark.parametrize("path_suffix", ["?after=latest", ""])
@@ -422,3 +423,23 @@ async def test_huge_after_in_the_url_is_an_error_not_a_crash(socket_factory, pro
     message = await socket.receive()
     print("after=10^23 ->", message)
     assert message["type"] in ("error", "subscribed")
+
+
+async def test_an_event_of_a_project_left_is_not_sent_after_switching(project_id):
+    # Switching projects on /ws while the first project's events are still in the socket's channel:
+    # they must not reach it, nor be taken for the new project's (whose seq numbers are its own).
+    from sessions.consumers import ProjectEventsConsumer
+
+    second = str((await sync_to_async(project_create)(name="Switched to")).id)
+    late = (await sync_to_async(_store_unsent)(project_id, 5))[-1]
+    consumer = ProjectEventsConsumer()
+    consumer.project_id, consumer.sent_upto, consumer.with_seq = second, 0, True
+    sent: list[dict] = []
+
+    async def collect(content, close=False):
+        sent.append(content)
+
+    consumer.send_json = collect
+    await consumer.project_event({"type": "project.event", "group": events.group_name(project_id), "event": late})
+    print("sent after switching:", sent)
+    assert sent == []
