@@ -1,6 +1,6 @@
 from uuid import UUID
 
-from sessions.models import ConversationMessage, VibecodeRun, VibecodeSession
+from sessions.models import ConversationMessage, VibecodeSession
 from vibegrapher.lookups import get_or_404
 
 
@@ -18,7 +18,3 @@ def message_list(*, session_id: UUID | str) -> list[ConversationMessage]:
 
 def message_get(*, message_id: UUID | str) -> ConversationMessage:
     return get_or_404(ConversationMessage.objects, pk=message_id, label="Message")
-
-
-def run_active(*, session_id: UUID | str) -> VibecodeRun | None:
-    return VibecodeRun.objects.filter(session_id=session_id, status__in=VibecodeRun.ACTIVE).first()  # type: ignore[misc]  # django-stubs: a str `<fk>_id` passes only when the FK is named after its model

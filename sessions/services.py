@@ -263,18 +263,14 @@ def runs_reap(*, scope: Q | None = None) -> int:
     return reaped
 
 
-_TOKEN_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens")
-
-
 def _stored_token_totals(*, session_id, trace_id: str) -> dict[str, int]:
     """A run's token totals from the steps it stored (the shape of a finished run's `token_usage`)."""
-    totals = dict.fromkeys(_TOKEN_COUNTS, 0) | {"model_calls": 0}
+    from sessions.vibecoder.loop import TokenTotals  # the loop imports this module
+
+    totals = TokenTotals()
     for usage in ConversationMessage.objects.filter(session_id=session_id, trace_id=trace_id).values_list(
         "token_usage", flat=True
     ):
-        if not isinstance(usage, dict):
-            continue  # the user's message, a system message
-        for name in _TOKEN_COUNTS:
-            totals[name] += int(usage.get(name) or 0)
-        totals["model_calls"] += 1
-    return totals
+        if isinstance(usage, dict):  # not the user's message or a system message
+            totals.add(usage)
+    return totals.as_dict()

@@ -35,8 +35,7 @@ def origin_allowed(origin: str | None, host: str | None = None) -> bool:
     key = _origin_key(origin)
     if key is None:
         return False
-    scheme, hostname, port = key
-    if host and _origin_key(f"{scheme}://{host}") == key:
+    if host and _origin_key(f"{key[0]}://{host}") == key:  # the Host header, read with the Origin's scheme
         return True
     return key in {_origin_key(allowed.rstrip("/")) for allowed in settings.CORS_ORIGINS}
 

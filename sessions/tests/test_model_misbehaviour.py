@@ -5,10 +5,8 @@ import json
 
 import openai
 import pytest
-from asgiref.sync import sync_to_async
 
 from model_double.script import error, evaluation, function_call, output_items, patch, raw, reply, text
-from projects.services import project_create
 from sessions.vibecoder.provider import provider_error_text
 from tests.samples import PIRATE_PATCH as PATCH
 
@@ -28,14 +26,6 @@ def refusal_item() -> dict:
 def tool_outputs(request: dict) -> list[str]:
     """What the service sent back to the model for its tool calls."""
     return [item["output"] for item in request["input"] if item.get("type") == "function_call_output"]
-
-
-@pytest.fixture
-async def session(api):
-    project = await sync_to_async(project_create)(name="Misbehaving model")
-    response = await api.post(f"/projects/{project.id}/sessions", json={})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def post(api, session, prompt="Make it talk like a pirate"):

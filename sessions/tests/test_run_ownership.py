@@ -10,20 +10,12 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from model_double.script import evaluation, patch, text
-from projects.services import project_create
 from sessions.models import ConversationMessage, ProjectEvent, VibecodeRun, VibecodeSession
 from sessions.services import RunLost, run_finish, run_start
 from sessions.tests.test_vibecode_flow import PATCH
 from vibegrapher.errors import NotFound
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-async def session(api):
-    project = await sync_to_async(project_create)(name="Ownership")
-    response = await api.post(f"/projects/{project.id}/sessions", json={})
-    return response.json()
 
 
 async def left_running(session: dict, *, minutes_ago: float) -> VibecodeRun:

@@ -13,14 +13,6 @@ from tests.samples import PIRATE_PATCH as PATCH
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-async def session(api):
-    project = await sync_to_async(project_create)(name="Flow")
-    response = await api.post(f"/projects/{project.id}/sessions", json={})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 async def test_happy_path_creates_diff_and_streams_every_step(api, provider, session, socket_factory):
     provider.script(
         patch(PATCH, "Make the assistant a pirate", usage=(120, 30), match="vibecoder"),

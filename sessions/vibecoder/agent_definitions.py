@@ -69,14 +69,15 @@ def _check_syntax(code: str) -> None:
     compile(code, "workflow.py", "exec", dont_inherit=True)
 
 
-def _arguments_problem(arguments: str) -> str | None:
-    """Why submit_patch arguments cannot be used, in words the model can act on (None: they can)."""
+def patch_arguments(arguments: str) -> tuple[dict | None, str | None]:
+    """submit_patch's arguments as the model sent them: (the object, None) when the tool can use them,
+    else (None, why not, in words the model can act on)."""
     try:
         value = json.loads(arguments or "{}")
     except json.JSONDecodeError as exc:
-        return f"the arguments are not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        return None, f"the arguments are not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
     if not isinstance(value, dict):
-        return f"the arguments are a JSON {type(value).__name__}, not an object"
+        return None, f"the arguments are a JSON {type(value).__name__}, not an object"
     problems = [
         f'"{name}" is missing'
         if name not in value
@@ -84,13 +85,13 @@ def _arguments_problem(arguments: str) -> str | None:
         for name in ("patch", "description")
         if not isinstance(value.get(name), str)
     ]
-    return "; ".join(problems) or None
+    return (None, "; ".join(problems)) if problems else (value, None)
 
 
 def _arguments_error(ctx: RunContextWrapper[VibecodeContext], error: Exception) -> str:
     """What the model is told when the SDK cannot turn its submit_patch arguments into a call (it
     raises before the tool runs). Any other failure of the tool is ours, and fails the run."""
-    problem = _arguments_problem(getattr(ctx, "tool_arguments", "") or "")
+    _, problem = patch_arguments(getattr(ctx, "tool_arguments", "") or "")
     if not isinstance(error, ModelBehaviorError) or problem is None:
         raise error
     ctx.context.patch_errors.append(f"Unusable arguments: {problem}")

@@ -39,6 +39,7 @@ from sessions.vibecoder.agent_definitions import (
     Evaluation,
     VibecodeContext,
     evaluator_agent,
+    patch_arguments,
     vibecoder_agent,
 )
 from sessions.vibecoder.memory import memory_open
@@ -120,22 +121,17 @@ class PatchCall:
     """The answer's first `submit_patch` call, as the tool will see it."""
 
     call_id: str
-    patch: str | None  # None: the arguments are not an object with a string "patch"
+    patch: str | None  # None: the tool cannot use the arguments (see `patch_arguments`)
     description: str
 
 
 def _patch_call(response: ModelResponse) -> PatchCall | None:
     for item in response.output:
         if isinstance(item, ResponseFunctionToolCall) and item.name == "submit_patch":
-            try:
-                arguments = json.loads(item.arguments or "{}")
-            except json.JSONDecodeError:
-                arguments = None
-            if not isinstance(arguments, dict) or not isinstance(arguments.get("patch"), str):
+            arguments, _ = patch_arguments(item.arguments)
+            if arguments is None:
                 return PatchCall(call_id=item.call_id, patch=None, description="")
-            return PatchCall(
-                call_id=item.call_id, patch=arguments["patch"], description=str(arguments.get("description") or "")
-            )
+            return PatchCall(call_id=item.call_id, patch=arguments["patch"], description=arguments["description"])
     return None
 
 
