@@ -3,6 +3,8 @@ from functools import cache
 from uuid import UUID
 
 from django.db import connections
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 
 from projects import repository
 from projects.models import Project
@@ -70,9 +72,20 @@ def _project_json(row: tuple) -> dict:
     }
 
 
+def _project_rows(alias: str) -> QuerySet:
+    """The rows of PROJECT_FIELDS. SQLite's timestamps come back as the text Django stored: its
+    `datetime` converter would parse them into objects only for `_timestamp_text` to write them out
+    again, half the time the list takes."""
+    queryset = Project.objects.using(alias)
+    if connections[alias].vendor != "sqlite":
+        return queryset.values_list(*PROJECT_FIELDS)
+    texts = {f"{name}_text": Cast(name, TextField()) for name in ("created_at", "updated_at")}
+    return queryset.annotate(**texts).values_list(*PROJECT_FIELDS[:-2], *texts)
+
+
 @cache
 def _project_list_sql(alias: str) -> str:
-    queryset = Project.objects.using(alias).order_by("-created_at").values_list(*PROJECT_FIELDS)
+    queryset = _project_rows(alias).order_by("-created_at")
     sql, params = queryset.query.get_compiler(using=alias).as_sql()
     if params:
         raise AssertionError(f"The project list query should take no parameters, got {params!r}.")
@@ -81,7 +94,7 @@ def _project_list_sql(alias: str) -> str:
 
 @cache
 def _project_detail_sql(alias: str) -> str:
-    queryset = Project.objects.using(alias).filter(pk=UUID(int=0)).values_list(*PROJECT_FIELDS)
+    queryset = _project_rows(alias).filter(pk=UUID(int=0))
     sql, params = queryset.query.get_compiler(using=alias).as_sql()
     if len(params) != 1:
         raise AssertionError(f"The project query should take the id as its one parameter, got {params!r}.")
@@ -89,14 +102,21 @@ def _project_detail_sql(alias: str) -> str:
 
 
 def _uuid_text(value: UUID | str) -> str:
-    # PostgreSQL returns UUIDs; SQLite the 32 hex digits Django stores.
+    # PostgreSQL returns UUIDs; SQLite the 32 lowercase hex digits Django stores, which only need
+    # their hyphens (a third of the cost of parsing them into a UUID and back).
+    if isinstance(value, str) and len(value) == 32:
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
     return str(value if isinstance(value, UUID) else UUID(value))
 
 
 def _timestamp_text(value: datetime | str) -> str:
     """A stored timestamp as DRF's DateTimeField writes it (ISO 8601, UTC as `Z`)."""
-    if isinstance(value, str):  # SQLite: naive UTC text
-        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    if isinstance(value, str):  # SQLite: naive UTC as `str(datetime)`, "YYYY-MM-DD HH:MM:SS[.ffffff]"
+        if len(value) in (19, 26) and value[10] == " ":
+            return f"{value[:10]}T{value[11:]}Z"  # what the parse and isoformat below give, without them
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:  # stored naive, in UTC
+        value = value.replace(tzinfo=UTC)
     text = value.astimezone(UTC).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 

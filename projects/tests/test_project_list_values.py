@@ -22,6 +22,7 @@ def test_timestamps_match_the_serializer(moment):
     print(f"{moment!r}: serializer {expected}, from datetime {_timestamp_text(moment)}, from {sqlite_text!r}")
     assert _timestamp_text(moment) == expected
     assert _timestamp_text(sqlite_text) == expected
+    assert _timestamp_text(moment.astimezone(UTC).replace(tzinfo=None)) == expected  # naive is UTC
 
 
 def test_ids_match_the_serializer():
