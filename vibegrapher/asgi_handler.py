@@ -27,7 +27,7 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.db import connections
 from django.http import HttpResponseBase
-from django.urls import Resolver404, resolve, set_script_prefix
+from django.urls import Resolver404, ResolverMatch, resolve, set_script_prefix
 
 STALL_S = 1.0
 
@@ -35,7 +35,7 @@ STALL_S = 1.0
 class PooledASGIHandler(ASGIHandler):
     def __init__(self, *, threads: int) -> None:
         super().__init__()  # the async middleware chain, for async views
-        self._sync_handler = BaseHandler()
+        self._sync_handler = _ResolvedHandler()
         self._sync_handler.load_middleware(is_async=False)
         self._threads = threads
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http")
@@ -52,7 +52,8 @@ class PooledASGIHandler(ASGIHandler):
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        if _view_is_async(scope) or self._pool_jammed():
+        path, match = _resolve(scope)
+        if (match is not None and iscoroutinefunction(match.func)) or self._pool_jammed():
             await super().__call__(scope, receive, send)
             return
         try:
@@ -61,7 +62,9 @@ class PooledASGIHandler(ASGIHandler):
             return
         self._in_pool += 1
         try:
-            response = await sync_to_async(self._respond, thread_sensitive=False, executor=self._pool)(scope, body_file)
+            response = await sync_to_async(self._respond, thread_sensitive=False, executor=self._pool)(
+                scope, body_file, (path, match)
+            )
         finally:
             self._in_pool -= 1
             self._progress_at = time.monotonic()
@@ -84,12 +87,13 @@ class PooledASGIHandler(ASGIHandler):
                 request.META["CONTENT_LENGTH"] = str(size)
         return request, error_response
 
-    def _respond(self, scope, body_file) -> HttpResponseBase:
+    def _respond(self, scope, body_file, resolved: tuple[str, ResolverMatch | None]) -> HttpResponseBase:
         """What `WSGIHandler.__call__` does, for one request on a pool thread."""
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)
         created = self.create_request(scope, body_file)  # (request, None), or (None, an error response)
         if created[0] is not None:
+            created[0]._vibegrapher_resolved = resolved  # type: ignore[attr-defined]
             response = self._sync_handler.get_response(created[0])
         else:
             response = created[1]
@@ -113,12 +117,25 @@ def _keep_sqlite_connections() -> None:
             connection.close_at = None
 
 
-def _view_is_async(scope) -> bool:
+def _resolve(scope) -> tuple[str, ResolverMatch | None]:
+    """The request's path (as Django's `path_info` will be) and its view, or None for no view."""
     path = scope["path"]
     root = scope.get("root_path", "")
     if root and path.startswith(root):
         path = path[len(root) :]
     try:
-        return iscoroutinefunction(resolve(path).func)
+        return path, resolve(path)
     except Resolver404:
-        return False
+        return path, None
+
+
+class _ResolvedHandler(BaseHandler):
+    """A handler that takes the view `PooledASGIHandler` already resolved for the request (to choose
+    its path) instead of resolving the URL a second time."""
+
+    def resolve_request(self, request):
+        path, match = request.__dict__.pop("_vibegrapher_resolved", ("", None))
+        if match is None or path != request.path_info or hasattr(request, "urlconf"):
+            return super().resolve_request(request)
+        request.resolver_match = match
+        return match

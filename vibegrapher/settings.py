@@ -94,6 +94,9 @@ MIDDLEWARE = [
     "vibegrapher.middleware.MessageMiddleware",
     "vibegrapher.middleware.XFrameOptionsMiddleware",
 ]
+# The admin's URL prefix. The session, CSRF, authentication and messages middleware act on it alone
+# (vibegrapher/middleware.py): the API authenticates by token and DRF exempts its views from CSRF.
+ADMIN_URL = "admin/"
 
 ROOT_URLCONF = "vibegrapher.urls"
 ASGI_APPLICATION = "vibegrapher.asgi.application"
