@@ -93,7 +93,7 @@ class PooledASGIHandler(ASGIHandler):
         signals.request_started.send(sender=self.__class__, scope=scope)
         created = self.create_request(scope, body_file)  # (request, None), or (None, an error response)
         if created[0] is not None:
-            created[0]._vibegrapher_resolved = resolved  # type: ignore[attr-defined]
+            created[0]._vibegrapher_resolved = resolved
             response = self._sync_handler.get_response(created[0])
         else:
             response = created[1]
