@@ -1,10 +1,12 @@
-"""projects.repository: slug-to-path mapping refuses anything outside the media root."""
+"""projects.repository: slug-to-path mapping refuses anything outside the media root; new repositories."""
 
 import os
 
+import pygit2
 import pytest
 
 from projects import repository
+from projects.tests.git_cli import git
 
 
 @pytest.mark.parametrize(
@@ -61,3 +63,38 @@ def test_repository_delete_refuses_an_unsafe_slug(media_root, tmp_path):
     with pytest.raises(repository.RepositoryError):
         repository.repository_delete(slug="../keep")
     assert victim.is_dir()
+
+
+CODES_AND_MESSAGES = [
+    ("x = 1\n", "Initial agent code"),
+    ('agent = "café ☕"\n' * 40, "Créé\n\nWith a body of two lines.\nVibegrapher-Diff: 123"),
+]
+
+
+@pytest.mark.parametrize("code,message", CODES_AND_MESSAGES, ids=["ascii", "unicode-multiline"])
+def test_a_new_repository_is_what_libgit2_would_have_written(media_root, tmp_path, code, message):
+    """The first commit is written without libgit2; written with it instead (same author, same
+    second), every object and so the commit id come out the same, and git finds nothing wrong."""
+    head = repository.repository_create(slug="first", code=code, message=message)
+    path = repository.repository_path(slug="first")
+    ours = pygit2.Repository(str(path))
+    commit = ours[ours.head.target]
+    theirs = pygit2.init_repository(str(tmp_path / "libgit2"), initial_head="main")
+    builder = theirs.TreeBuilder()
+    builder.insert("workflow.py", theirs.create_blob(code.encode()), pygit2.GIT_FILEMODE_BLOB)
+    sig = pygit2.Signature(commit.author.name, commit.author.email, commit.author.time, commit.author.offset)
+    expected = theirs.create_commit("refs/heads/main", sig, sig, message, builder.write(), [])
+    print(f"commit written here {head.sha}, by libgit2 {expected}")
+    assert head.sha == str(expected) == str(commit.id)
+    assert repository.repository_head(path=path) == head
+    assert git(path, "fsck", "--strict") == ""
+    assert git(path, "status", "--porcelain") == ""
+    assert git(path, "reflog", "--format=%gs") == f"commit (initial): {message.splitlines()[0]}"
+    assert git(path, "log", "-1", "--format=%B", strip=False) == message + "\n"
+
+    # Later commits (pygit2's) go on top as usual.
+    second = repository.repository_commit(path=path, code=code + "y = 2\n", message="Second", parent_sha=head.sha)
+    assert git(path, "rev-list", "--count", "main") == "2"
+    assert git(path, "status", "--porcelain") == ""
+    assert (path / "workflow.py").read_text() == code + "y = 2\n"
+    assert repository.repository_head(path=path) == second
