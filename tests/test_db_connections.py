@@ -1,0 +1,89 @@
+"""vibegrapher.connections: after PostgreSQL closes connections (a restart), the service reconnects.
+
+Closing a connection from the server side (`pg_terminate_backend`) is what a restart does to every
+client; the tests do that to the connections they want to see replaced.
+"""
+
+import httpx
+import psycopg
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import OperationalError, connection
+
+from projects.models import Project
+from projects.services import project_create
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+
+@pytest.fixture(autouse=True)
+def needs_postgres():
+    if connection.vendor != "postgresql":
+        pytest.skip(f"needs the test database on PostgreSQL (DATABASE_URL=postgresql://...); it is {connection.vendor}")
+    yield
+    _replace_if_closed()  # the test runner's own connection may be among those closed
+
+
+@pytest.fixture(autouse=True)
+async def shared_thread_connection_replaced():
+    yield
+    # So may the connection of the thread that async tests and fixtures query from.
+    await sync_to_async(_replace_if_closed)()
+
+
+def _replace_if_closed() -> None:
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+
+
+def _terminate(pids: list[int] | None = None) -> int:
+    """Close server connections to the test database from the server side: these, or all others."""
+    params = connection.get_connection_params()
+    keys = ("host", "port", "user", "password", "dbname")
+    with psycopg.connect(**{k: params[k] for k in keys if params.get(k)}, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            + (" AND pid = ANY(%s)" if pids is not None else ""),
+            [pids] if pids is not None else [],
+        ).fetchall()
+    return len(rows)
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+async def test_work_outside_requests_gets_a_new_connection_after_its_own_was_closed():
+    """Runs, the reaper and sockets query from a thread that serves no request; its connection used
+    to stay broken ("the connection is closed") for every later query."""
+    await sync_to_async(project_create)(name="Before")
+    pid = await sync_to_async(_backend_pid)()
+    assert _terminate([pid]) == 1
+    with pytest.raises(OperationalError) as cut:
+        await sync_to_async(Project.objects.count)()  # the query that finds the connection gone
+    print(f"backend {pid} terminated; the next query: {cut.value}")
+    counts = [await sync_to_async(Project.objects.count)() for _ in range(3)]
+    new_pid = await sync_to_async(_backend_pid)()
+    print(f"then: counts {counts}, now on backend {new_pid}")
+    assert counts == [1, 1, 1]
+    assert new_pid != pid
+
+
+async def test_requests_get_a_live_connection_after_all_were_closed():
+    from vibegrapher.asgi import application
+
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+        created = await api.post("/projects", json={"name": "Pooled"})
+        assert created.status_code == 201
+        for _ in range(3):  # the pool's connections are all used and returned
+            assert (await api.get("/projects")).status_code == 200
+        closed = await sync_to_async(_terminate)()
+        answers = [(await api.get("/projects")).status_code for _ in range(5)]
+        answers += [(await api.get(f"/projects/{created.json()['id']}")).status_code for _ in range(5)]
+    print(f"terminated {closed} server connections; then GET answers {answers}")
+    assert closed >= 1
+    assert answers == [200] * 10
