@@ -76,8 +76,8 @@ class Socket:
         self.communicator = WebsocketCommunicator(application, path, headers=headers or [])
         self.received: list[dict] = []
 
-    async def connect(self) -> tuple[bool, int | None]:
-        return await self.communicator.connect()
+    async def connect(self, timeout: float = 1.0) -> tuple[bool, int | None]:
+        return await self.communicator.connect(timeout=timeout)
 
     async def receive(self, timeout: float = 5.0) -> dict:
         message = json.loads(await self.communicator.receive_from(timeout=timeout))

@@ -42,6 +42,7 @@ class RevertSerializer(serializers.Serializer):
 class HealthSerializer(serializers.Serializer):
     status = serializers.CharField()
     database = serializers.CharField()
+    channel_layer = serializers.CharField(help_text='"in-memory", "ok", or "unreachable: <why>"')
     version = serializers.CharField()
     vibecoding = serializers.CharField()
     sandbox_network_isolation = serializers.BooleanField()

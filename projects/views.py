@@ -15,6 +15,7 @@ from projects.serializers import (
     ProjectSerializer,
     RevertSerializer,
 )
+from sessions.events import channel_layer_status
 from sessions.vibecoder.provider import provider_status
 from testcases.sandbox import network_isolation_available
 from vibegrapher.openapi import errors
@@ -33,9 +34,13 @@ class HealthView(APIView):
             database = "ok"
         except Exception as exc:  # reported, not hidden: the health check exists to say this
             database = f"unreachable: {exc}"
+        channel_layer = channel_layer_status()
         body = {
-            "status": "ok" if database == "ok" else "degraded",
+            # 503 only without the database: nothing can be served. Without Redis the REST API still
+            # works, but live events and the message rate limit do not: degraded, still 200.
+            "status": "ok" if database == "ok" and not channel_layer.startswith("unreachable") else "degraded",
             "database": database,
+            "channel_layer": channel_layer,
             "version": settings.VERSION,
             "vibecoding": provider_status(),
             "sandbox_network_isolation": network_isolation_available(),

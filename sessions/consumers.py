@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 import uuid
 from collections import Counter
 from urllib.parse import parse_qs
@@ -9,6 +10,7 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from projects.models import Project
 from sessions import events
@@ -16,7 +18,10 @@ from vibegrapher.access import TOKEN_SUBPROTOCOL
 
 # Connections per project on this instance, for the heartbeat.
 _connections: Counter[str | None] = Counter()
+logger = logging.getLogger(__name__)
 CLOSE_NOT_FOUND = 4404  # no such project, or no such WebSocket path
+CLOSE_LAYER_UNAVAILABLE = 1011  # the channel layer (Redis) cannot be reached
+LAYER_UNAVAILABLE = "Live events are unavailable: the channel layer cannot be reached. Try again later."
 AFTER_LATEST = "latest"
 _MAX_SEQ = 2**63 - 1
 
@@ -39,6 +44,11 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
     async def __call__(self, scope, receive, send) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except RedisError as exc:
+            # The channel layer is unreachable: no event can reach this socket. Close it with a code
+            # that says so (the client may retry), instead of dropping it without one.
+            logger.error("Closing a WebSocket: the channel layer is unreachable (%s)", exc)
+            await send({"type": "websocket.close", "code": CLOSE_LAYER_UNAVAILABLE, "reason": LAYER_UNAVAILABLE})
         finally:
             # Also when a handler failed (a send to a client that had already gone): the connection
             # must leave its group and the heartbeat's counts.
@@ -173,9 +183,15 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         left = self.project_id
         if left is None:
             return None
-        await self.channel_layer.group_discard(events.group_name(left), self.channel_name)
         _connections[left] -= 1
         self.project_id = None
+        try:
+            await self.channel_layer.group_discard(events.group_name(left), self.channel_name)
+        except RedisError as exc:
+            if not self.closed:
+                raise
+            # Closing while the layer is unreachable: the membership expires with the layer's group expiry.
+            logger.warning("A closed WebSocket could not leave %s (%s)", events.group_name(left), exc)
         return left
 
     async def _error(self, detail: str) -> None:

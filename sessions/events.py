@@ -14,8 +14,11 @@ from uuid import UUID
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from redis import Redis
+from redis.exceptions import RedisError
 
 from projects.models import Project
 from sessions.models import ConversationMessage, ProjectEvent
@@ -145,6 +148,21 @@ async def _send_now(group: str, messages: list[dict[str, Any]]) -> None:
 
 
 REPLAY_PAGE = 1000
+
+
+def channel_layer_status() -> str:
+    """How live events travel between processes: "in-memory" (no REDIS_URL: within this process
+    only), "ok" (Redis answers), or "unreachable: <why>" (no live events, no rate limit)."""
+    if not settings.REDIS_URL:
+        return "in-memory"
+    client = Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except RedisError as exc:  # reported, not hidden: the health check exists to say this
+        return f"unreachable: {exc}"
+    finally:
+        client.close()
+    return "ok"
 
 
 def events_after(

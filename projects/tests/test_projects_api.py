@@ -59,6 +59,20 @@ async def test_health_reports_status_database_and_version(api):
     assert body["status"] == "ok"
     assert body["database"] == "ok"
     assert body["version"] == settings.VERSION
+    assert body["channel_layer"] == ("ok" if settings.REDIS_URL else "in-memory")
+
+
+async def test_health_says_degraded_but_serving_when_redis_is_unreachable(api, settings):
+    from tests.processes import free_port
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    response = await api.get("/health")
+    body = response.json()
+    print("GET /health with Redis down ->", response.status_code, body)
+    assert response.status_code == 200  # the REST API still works: keep routing to this instance
+    assert body["status"] == "degraded"
+    assert body["database"] == "ok"
+    assert body["channel_layer"].startswith("unreachable: ")
 
 
 # --- POST /projects --------------------------------------------------------------------------------

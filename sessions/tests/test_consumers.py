@@ -443,3 +443,29 @@ async def test_an_event_of_a_project_left_is_not_sent_after_switching(project_id
     await consumer.project_event({"type": "project.event", "group": events.group_name(project_id), "event": late})
     print("sent after switching:", sent)
     assert sent == []
+
+
+@pytest.mark.parametrize("path", ["/ws/projects/{project_id}", "/ws"])
+async def test_an_unreachable_channel_layer_closes_the_socket_with_1011(socket_factory, project_id, settings, path):
+    """Redis down: the socket cannot get events. It used to be dropped without a close code."""
+    from sessions import consumers
+    from tests.processes import free_port
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},  # nothing listens there
+        }
+    }
+    before = consumers._connections[project_id], consumers._connections[None]
+    socket = socket_factory(path.format(project_id=project_id))
+    connected, code = await socket.connect(timeout=10)
+    outputs = [] if connected else [{"type": "websocket.close", "code": code}]
+    while not outputs or outputs[-1]["type"] != "websocket.close":
+        outputs.append(await socket.communicator.receive_output(timeout=10))
+    print(f"{path}: accepted {connected}; then {outputs}")
+    assert outputs[-1]["code"] == consumers.CLOSE_LAYER_UNAVAILABLE
+    if connected:
+        assert outputs[-1]["reason"] == consumers.LAYER_UNAVAILABLE
+    await socket.communicator.wait(timeout=5)
+    assert (consumers._connections[project_id], consumers._connections[None]) == before
