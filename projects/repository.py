@@ -135,9 +135,10 @@ def repository_build(*, code: str, message: str) -> tuple[Path, Head]:
 
     The files are written here, in git's formats, rather than by libgit2 (init, open, three object
     writes, a ref update), which probes the filesystem and takes lock files along the way: this is
-    the bulk of `POST /projects`, and it costs a fifth less CPU (2.4 -> 2.0 ms per repository,
-    measured interleaved). Every later commit goes through pygit2. The tests hold the result to what
-    libgit2 writes (the same commit id) and to `git fsck --strict` and `git status`.
+    the bulk of `POST /projects`, and this costs about 30% less CPU (2.4 -> 1.6 ms per repository,
+    measured interleaved; with the reflog libgit2 writes, 2.0). Every later commit goes through
+    pygit2. The tests hold the result to what libgit2 writes (the same commit id) and to
+    `git fsck --strict` and `git status`.
     """
     root = projects_root()
     root.mkdir(parents=True, exist_ok=True)
@@ -153,10 +154,13 @@ def repository_build(*, code: str, message: str) -> tuple[Path, Head]:
 
 def _write_first_commit(path: Path, *, code: str, message: str) -> Head:
     """A repository in the empty folder `path` whose `main` has one commit, `code` as WORKFLOW_FILE,
-    checked out: the file, an index of it (no stat data yet; the first `git status` fills it in) and
-    the reflogs git keeps for a non-bare repository."""
+    checked out: the file and an index of it (no stat data yet; the first `git status` fills it in).
+
+    Unlike `git commit`, it writes no reflog for this first commit: three folders and two files, a
+    quarter of the repository's files, for an entry nobody needs (main is never rewound). Later
+    commits are logged as usual (`logallrefupdates`), from the second one on."""
     git = path / ".git"
-    for folder in ("", "objects", "refs", "refs/heads", "logs", "logs/refs", "logs/refs/heads"):
+    for folder in ("", "objects", "refs", "refs/heads"):
         (git / folder).mkdir()
     for name, content in _GIT_FILES.items():
         (git / name).write_bytes(content)
@@ -172,10 +176,6 @@ def _write_first_commit(path: Path, *, code: str, message: str) -> Head:
     )
     sha = commit.hex()
     (git / _BRANCH_REF).write_bytes(f"{sha}\n".encode())
-    summary = message.split("\n", 1)[0]
-    reflog = b"%s %s %s\tcommit (initial): %s\n" % (b"0" * 40, sha.encode(), ident, summary.encode())
-    (git / "logs/HEAD").write_bytes(reflog)
-    (git / "logs" / _BRANCH_REF).write_bytes(reflog)
     (path / WORKFLOW_FILE).write_bytes(data)
     (git / "index").write_bytes(_index_of_one_file(WORKFLOW_FILE, blob))
     return Head(code=code, sha=sha)

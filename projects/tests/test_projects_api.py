@@ -202,7 +202,6 @@ async def test_create_makes_a_git_repository_with_one_commit(api):
     assert git(repo, "status", "--porcelain") == ""
     assert git(repo, "branch", "--list", "--format=%(refname:short)") == "main"
     assert git(repo, "log", "-1", "--format=%an <%ae>") == f"{settings.GIT_AUTHOR_NAME} <{settings.GIT_AUTHOR_EMAIL}>"
-    assert git(repo, "reflog", "--format=%gs") == "commit (initial): Initial agent code"
     assert git(repo, "fsck", "--strict") == ""
 
 

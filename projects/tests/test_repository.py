@@ -89,7 +89,6 @@ def test_a_new_repository_is_what_libgit2_would_have_written(media_root, tmp_pat
     assert repository.repository_head(path=path) == head
     assert git(path, "fsck", "--strict") == ""
     assert git(path, "status", "--porcelain") == ""
-    assert git(path, "reflog", "--format=%gs") == f"commit (initial): {message.splitlines()[0]}"
     assert git(path, "log", "-1", "--format=%B", strip=False) == message + "\n"
 
     # Later commits (pygit2's) go on top as usual.
@@ -98,3 +97,4 @@ def test_a_new_repository_is_what_libgit2_would_have_written(media_root, tmp_pat
     assert git(path, "status", "--porcelain") == ""
     assert (path / "workflow.py").read_text() == code + "y = 2\n"
     assert repository.repository_head(path=path) == second
+    assert git(path, "reflog", "main", "--format=%gs") == "commit: Second"  # logged from the second commit on
