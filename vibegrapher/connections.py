@@ -32,7 +32,8 @@ def drop_dead_connection(execute: Callable, sql: str, params: Any, many: bool, c
 
 def _install(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     if connection.vendor == "postgresql" and drop_dead_connection not in connection.execute_wrappers:
-        connection.execute_wrappers.append(drop_dead_connection)
+        # First, outermost: `connection.execute_wrapper()` blocks push and pop theirs at the end.
+        connection.execute_wrappers.insert(0, drop_dead_connection)
 
 
 def install() -> None:
