@@ -12,6 +12,7 @@ from django.db import OperationalError, connection
 
 from projects.models import Project
 from projects.services import project_create
+from tests.processes import start_web
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -72,18 +73,21 @@ async def test_work_outside_requests_gets_a_new_connection_after_its_own_was_clo
     assert new_pid != pid
 
 
-async def test_requests_get_a_live_connection_after_all_were_closed():
-    from vibegrapher.asgi import application
-
-    transport = httpx.ASGITransport(app=application)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
-        created = await api.post("/projects", json={"name": "Pooled"})
-        assert created.status_code == 201
-        for _ in range(3):  # the pool's connections are all used and returned
-            assert (await api.get("/projects")).status_code == 200
-        closed = await sync_to_async(_terminate)()
-        answers = [(await api.get("/projects")).status_code for _ in range(5)]
-        answers += [(await api.get(f"/projects/{created.json()['id']}")).status_code for _ in range(5)]
+def test_requests_get_a_live_connection_after_all_were_closed(tmp_path):
+    """A server process whose pooled connections were all closed by the database keeps answering."""
+    process, base = start_web(tmp_path / "web.log")
+    try:
+        with httpx.Client(base_url=base, timeout=30) as api:
+            created = api.post("/projects", json={"name": "Pooled"})
+            assert created.status_code == 201, created.text
+            for _ in range(5):  # the pool's connections are used and returned
+                assert api.get("/projects").status_code == 200
+            closed = _terminate()
+            answers = [api.get("/projects").status_code for _ in range(5)]
+            answers += [api.get(f"/projects/{created.json()['id']}").status_code for _ in range(5)]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
     print(f"terminated {closed} server connections; then GET answers {answers}")
     assert closed >= 1
     assert answers == [200] * 10
