@@ -49,13 +49,17 @@ class _OnTheEventLoop:
         return False
 
 
+def _in_admin(request: HttpRequest) -> bool:
+    return request.path_info.startswith(f"/{settings.ADMIN_URL}")
+
+
 class _AdminOnly:
     """Mixed in first: requests outside the admin pass straight through."""
 
     get_response: Any
 
     def __call__(self, request: HttpRequest) -> Any:
-        if request.path_info.startswith(f"/{settings.ADMIN_URL}"):
+        if _in_admin(request):
             return super().__call__(request)  # type: ignore[misc]
         return self.get_response(request)  # in async mode, the coroutine the chain awaits
 
@@ -77,7 +81,7 @@ class CommonMiddleware(_OnTheEventLoop, common.CommonMiddleware):
 class CsrfViewMiddleware(_AdminOnly, _OnTheEventLoop, csrf.CsrfViewMiddleware):
     def process_view(self, request, callback, callback_args, callback_kwargs):
         # Django calls this for every view, outside the middleware's own __call__.
-        if request.path_info.startswith(f"/{settings.ADMIN_URL}"):
+        if _in_admin(request):
             return super().process_view(request, callback, callback_args, callback_kwargs)
         return None
 
