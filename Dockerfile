@@ -8,6 +8,12 @@
 # so there is no compiler or build output to leave behind.
 FROM python:3.12-slim
 
+# bubblewrap: the test sandbox (testcases/sandbox.py). It needs user namespaces; where the container
+# has none, test runs answer 503 (see README, "Test sandbox").
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
+
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

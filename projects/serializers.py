@@ -39,6 +39,16 @@ class RevertSerializer(serializers.Serializer):
     commit_sha = StrictRegexField(r"^[0-9a-fA-F]{4,40}$", max_length=40)
 
 
+class SandboxHealthSerializer(serializers.Serializer):
+    mode = serializers.CharField(help_text='"bubblewrap", "weak" (SANDBOX_ALLOW_WEAK=1) or "unavailable"')
+    isolation = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What is in force: read-only-system, private-tmp, no-network, pid-namespace, scrubbed-env, rlimits",
+    )
+    available = serializers.BooleanField(help_text="false: test runs answer 503")
+    reason = serializers.CharField(allow_null=True, help_text="Why bubblewrap is not used; null when it is")
+
+
 class HealthSerializer(serializers.Serializer):
     status = serializers.CharField()
     database = serializers.CharField()
@@ -46,6 +56,7 @@ class HealthSerializer(serializers.Serializer):
     version = serializers.CharField()
     vibecoding = serializers.CharField()
     sandbox_network_isolation = serializers.BooleanField()
+    sandbox = SandboxHealthSerializer()
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ from projects.serializers import (
 )
 from sessions.events import channel_layer_status
 from sessions.vibecoder.provider import provider_status
-from testcases.sandbox import network_isolation_available
+from testcases.sandbox import sandbox_capabilities
 from vibegrapher.openapi import errors
 
 
@@ -35,6 +35,7 @@ class HealthView(APIView):
         except Exception as exc:  # reported, not hidden: the health check exists to say this
             database = f"unreachable: {exc}"
         channel_layer = channel_layer_status()
+        sandbox = sandbox_capabilities()
         body = {
             # 503 only without the database: nothing can be served. Without Redis the REST API still
             # works, but live events and the message rate limit do not: degraded, still 200.
@@ -43,7 +44,8 @@ class HealthView(APIView):
             "channel_layer": channel_layer,
             "version": settings.VERSION,
             "vibecoding": provider_status(),
-            "sandbox_network_isolation": network_isolation_available(),
+            "sandbox_network_isolation": "no-network" in sandbox["isolation"],
+            "sandbox": sandbox,
         }
         return Response(body, status=status.HTTP_200_OK if database == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE)
 

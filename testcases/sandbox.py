@@ -1,79 +1,27 @@
-"""Run a user's Python test against a workflow module in a sandbox.
+"""Run a user's Python test against a workflow module in a bubblewrap sandbox (SPEC section 6).
 
 Public API::
 
     sandbox_run(workflow_code=..., test_code=..., timeout_s=..., memory_mb=512,
                 output_limit=64_000, startup_s=30.0, preload=None) -> SandboxResult
+    sandbox_capabilities() -> dict     # {"mode", "isolation": [...], "available", "reason"} for /health
     network_isolation_available() -> bool
-    sandbox_capabilities() -> dict          # what isolation is active (for /health, logs)
 
-How a run works
----------------
-* A fresh server-side temporary directory receives ``workflow.py`` and
-  ``test_workflow.py`` and is deleted afterwards.  The child runs with that
-  path as cwd, HOME and TMPDIR and on ``PYTHONPATH``/``sys.path`` (so
-  ``import workflow`` works), with a scrubbed environment (PATH, HOME, TMPDIR,
-  LANG, PYTHONPATH, PYTHONDONTWRITEBYTECODE, PYTHONHASHSEED=0,
-  PYTHONUNBUFFERED, PYTHONIOENCODING, OPENAI_AGENTS_DISABLE_TRACING=1 and
-  nothing else from the server).
-* The server never uses ``preexec_fn``.  It starts
-  ``[unshare <flags> --] python -I -S testcases/sandbox_launcher.py <json>``
-  with ``start_new_session=True``; the launcher (stdlib only, never imports the
-  project) prepares the mount namespace, forks, applies rlimits to the child,
-  drops privileges and ``execve``s the same interpreter (``sys.executable``,
-  so site-packages incl. ``agents`` are importable) with a tiny runner that
-  executes the test code, then every top-level ``test*`` function (async ones
-  via ``asyncio.run``) and ``Test*`` class methods, and reports the outcome on
-  a dedicated status pipe (exit 0 passed, 1 AssertionError, 2 other exception,
-  3 MemoryError).  The test runs as ``__main__`` (``unittest.main()`` works;
-  ``unittest.TestCase`` classes are also run by the runner), and a test that
-  exits by itself (``sys.exit``, ``os._exit``, ``unittest.main()``) is judged by
-  its exit status like a script: 0 passed, anything else failed.
-* Start-up is not test time.  Before running any code of the test or the
-  workflow, the runner imports the ``preload`` modules (by default ``agents``
-  when either file mentions it: the SDK alone costs seconds of CPU) and says
-  ``{"kind": "ready"}`` on the status pipe.  Until then the parent allows
-  ``startup_s`` of wall-clock time (then: timeout, "Sandbox start-up took more
-  than N s"); from then on the test's ``timeout_s``, and ``execution_time_ms``
-  counts from there too.
-* Isolation, chosen once per process by probing (``_first_working``), best first:
+A run starts ``bwrap`` (``SANDBOX_BWRAP``) with: the whole system bound read-only, the project,
+the media root and the server's home hidden behind empty tmpfs (the interpreter prefixes bound back
+read-only), a fresh tmpfs on /tmp holding only ``workflow.py`` and ``test_workflow.py`` (the work
+directory, cwd and HOME), new network, PID, IPC, UTS and mount namespaces, ``--die-with-parent``,
+``--clearenv`` plus a short fixed environment (no secrets). Inside, ``testcases/sandbox_runner.py``
+sets the rlimits on itself (address space ``memory_mb``, CPU, 64 processes, 10 MiB per file, 256
+files), drops to a per-run uid when the server is root (RLIMIT_NPROC never applies to root), imports
+``agents`` when the code mentions it and reports ready: the test's ``timeout_s`` starts there (start-up
+gets ``startup_s``). The parent reads output up to ``output_limit`` characters and always ends with
+``killpg(SIGKILL)``; bwrap's PID namespace takes every other process of the run with it.
 
-  ``root-ns`` (server runs as root -- the case on the dev machine)
-      ``unshare --net --mount --pid --ipc --uts --fork --kill-child --mount-proc``;
-      every mount is remounted read-only+nosuid, fresh tmpfs on /tmp and
-      /dev/shm (32 MiB), the project directory and the server's home are
-      hidden behind empty tmpfs (the interpreter prefixes are bound back
-      read-only), and the work directory is a 64 MiB tmpfs holding copies of
-      the two files: nothing the test writes reaches the server's disk or
-      persists.  The test runs under a random, otherwise unused uid/gid
-      (2_000_000_000 + n) so RLIMIT_NPROC is enforced (it never is for root)
-      and is per run; no capabilities, ``no_new_privs``.
-  ``root-ns-nonet``  the same without the network namespace.
-  ``userns`` (server not root, unprivileged user namespaces allowed)
-      the same plus ``--user --map-root-user``; no uid change (one uid is
-      mapped) but the capability bounding set is emptied before exec, and
-      RLIMIT_NPROC is per user namespace (Linux >= 5.14).
-  ``userns-net``  network namespace only (no filesystem isolation).
-  ``plain-uid`` (root, no namespaces) per-run uid + rlimits; leftover
-      processes are killed by uid.  Needs an interpreter readable by any uid.
-  ``plain``  last resort: scrubbed env + rlimits only (RLIMIT_NPROC relative
-      to the server user's task count when not root; none as root).
-
-  ``network_isolation_available()`` / ``sandbox_capabilities()`` tell the
-  caller what is active.
-* Limits (set by the launcher on the runner): RLIMIT_CPU ceil(startup+timeout)+1 s,
-  lowered by the runner once ready to (CPU used by the start-up) + ceil(timeout)+1 s,
-  RLIMIT_AS ``memory_mb`` MiB, RLIMIT_FSIZE 10 MiB, RLIMIT_NOFILE 256,
-  RLIMIT_NPROC 64, RLIMIT_CORE 0.  The parent enforces the wall-clock timeout
-  and always finishes with ``killpg(SIGKILL)`` on the whole process group
-  (before reaping the leader, so the pgid cannot have been reused); with the
-  PID namespace the kernel also kills every process of the run (even ones that
-  called setsid) when the launcher (PID 1 there) exits.
-* stdout+stderr go through one pipe that is read incrementally; only the first
-  ``output_limit`` characters are kept, the rest is drained and discarded.
-
-No third-party tools are needed: ``unshare`` comes from util-linux (and
-``python3`` ctypes/libc for mount/prctl).  bubblewrap is not used.
+If bubblewrap is missing or cannot create its namespaces (a Docker container without user
+namespaces), ``sandbox_run`` raises ``SandboxUnavailable`` with the reason, unless the operator set
+``SANDBOX_ALLOW_WEAK=1``: then the runner runs as a plain child process (scrubbed environment,
+rlimits, its own process group, a host temporary directory), and the mode says ``weak``.
 """
 
 from __future__ import annotations
@@ -100,30 +48,36 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "SandboxResult",
+    "SandboxUnavailable",
     "network_isolation_available",
     "sandbox_capabilities",
     "sandbox_run",
 ]
 
-LAUNCHER = Path(__file__).resolve().with_name("sandbox_launcher.py")
+RUNNER = Path(__file__).resolve().with_name("sandbox_runner.py")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 FSIZE_LIMIT = 10 * 1024 * 1024
 NOFILE_LIMIT = 256
 NPROC_LIMIT = 64
-TMPFS_KB = 32 * 1024  # /tmp and /dev/shm inside the sandbox (filesystem isolation only)
-WORKDIR_KB = 64 * 1024  # the work directory inside the sandbox (filesystem isolation only)
-STARTUP_S = 30.0  # default wall-clock allowance for interpreter start-up and preloading
+TMPFS_BYTES = 64 * 1024 * 1024  # /tmp inside the sandbox, work directory included
+STARTUP_S = 30.0
 PRELOAD = ("agents",)  # imported before the test's clock starts, when the code mentions them
 TEST_FILENAME = "test_workflow.py"
 WORKFLOW_FILENAME = "workflow.py"
+SANDBOX_WORKDIR = "/tmp/work"
+BWRAP_ISOLATION = ["read-only-system", "private-tmp", "no-network", "pid-namespace", "scrubbed-env", "rlimits"]
+WEAK_ISOLATION = ["scrubbed-env", "rlimits"]
 
-# Runner exit codes (see RUNNER_SOURCE in sandbox_launcher.py)
+# Runner exit codes (testcases/sandbox_runner.py)
 _EXIT_PASSED, _EXIT_FAILED, _EXIT_ERROR, _EXIT_MEMORY = 0, 1, 2, 3
-_SETUP_FAILED, _EXEC_FAILED = 125, 126
 
 _UID_BASE = 2_000_000_000
 _UID_SPAN = 100_000_000
+
+
+class SandboxUnavailable(RuntimeError):
+    """The configured isolation cannot be had; the message says why and what the operator can do."""
 
 
 @dataclass(frozen=True)
@@ -136,108 +90,39 @@ class SandboxResult:
 
 @dataclass(frozen=True)
 class _Mode:
-    name: str
-    prefix: tuple[str, ...]  # command prefix (unshare ...), empty for none
-    net: bool = False
-    pid: bool = False
-    fs: bool = False
-    drop_uid: bool = False
-    nproc: bool = False
-    # RLIMIT_NPROC counts every task of the server's uid (no uid change, no user
-    # namespace): the limit is set to "tasks of this uid now + NPROC_LIMIT".
-    nproc_relative: bool = False
+    name: str  # "bubblewrap" | "weak" | "unavailable"
+    bwrap: str | None
+    isolation: tuple[str, ...]
+    reason: str | None = None  # why bubblewrap is not used
 
 
-# ---------------------------------------------------------------------------
-# mode detection
-
-
-_mode_lock = threading.Lock()
-_mode: _Mode | None = None
-
-
-def _kernel_at_least(major: int, minor: int) -> bool:
+def _config() -> tuple[str, bool]:
+    """SANDBOX_BWRAP and SANDBOX_ALLOW_WEAK from Django's settings when configured, else the environment."""
     try:
-        parts = os.uname().release.split(".")
-        return (
-            int(parts[0]),
-            int("".join(c for c in parts[1] if c.isdigit()) or 0),
-        ) >= (major, minor)
-    except (ValueError, IndexError):
-        return False
+        from django.conf import settings
+
+        if settings.configured:
+            return settings.SANDBOX_BWRAP, settings.SANDBOX_ALLOW_WEAK
+    except ImportError:  # pragma: no cover - Django is always installed with the project
+        pass
+    return os.environ.get("SANDBOX_BWRAP", "bwrap"), os.environ.get("SANDBOX_ALLOW_WEAK", "") == "1"
 
 
-def _candidate_modes() -> list[_Mode]:
-    unshare = shutil.which("unshare") or shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin")
-    ns = (
-        "--mount",
-        "--pid",
-        "--ipc",
-        "--uts",
-        "--fork",
-        "--kill-child",
-        "--mount-proc",
-    )
-    root = os.geteuid() == 0
-    modes: list[_Mode] = []
-    if unshare:
-        if root:
-            modes.append(
-                _Mode(
-                    "root-ns",
-                    (unshare, "--net", *ns, "--"),
-                    net=True,
-                    pid=True,
-                    fs=True,
-                    drop_uid=True,
-                    nproc=True,
-                )
-            )
-            modes.append(
-                _Mode(
-                    "root-ns-nonet",
-                    (unshare, *ns, "--"),
-                    pid=True,
-                    fs=True,
-                    drop_uid=True,
-                    nproc=True,
-                )
-            )
-        # RLIMIT_NPROC is counted per user namespace since Linux 5.14 -- but it
-        # never applies to (namespaced) real root, so not when the server is root.
-        per_ns_nproc = _kernel_at_least(5, 14) and not root
-        userns = (unshare, "--user", "--map-root-user")
-        modes.append(
-            _Mode(
-                "userns",
-                (*userns, "--net", *ns, "--"),
-                net=True,
-                pid=True,
-                fs=True,
-                nproc=per_ns_nproc,
-            )
-        )
-        modes.append(_Mode("userns-net", (*userns, "--net", "--"), net=True, nproc=per_ns_nproc))
-    if root:
-        # Needs the interpreter to be readable by an arbitrary uid (not the case
-        # for e.g. a pyenv install under /root, which only the mount namespace
-        # modes can expose); the probe decides.
-        modes.append(_Mode("plain-uid", (), drop_uid=True, nproc=True))
-    # Last resort, never probed: env scrubbing + rlimits only.  As root RLIMIT_NPROC
-    # does not apply; otherwise it is relative to the server user's task count.
-    modes.append(_Mode("plain", (), nproc=not root, nproc_relative=not root))
-    return modes
-
+_modes_lock = threading.Lock()
+_modes: dict[tuple[str, bool], _Mode] = {}
 
 _PROBE_WORKFLOW = "VALUE = 41\n"
-_PROBE_TEST = "import os, workflow\nassert workflow.VALUE + 1 == 42\nopen('probe.txt', 'w').write('ok')\n"
+_PROBE_TEST = "import workflow\nassert workflow.VALUE + 1 == 42\nopen('probe.txt', 'w').write('ok')\n"
 
 
-def _first_working(modes: list[_Mode]) -> _Mode:
-    """First mode whose probe run passes; the last mode is the unprobed fallback."""
-    for mode in modes[:-1]:
+def _detect(bwrap_setting: str, allow_weak: bool) -> _Mode:
+    bwrap = shutil.which(bwrap_setting)
+    if bwrap is None:
+        reason = f"bubblewrap ({bwrap_setting!r}) is not installed or not on PATH"
+    else:
+        mode = _Mode("bubblewrap", bwrap, tuple(BWRAP_ISOLATION))
         try:
-            result = _execute(
+            probe = _execute(
                 mode,
                 workflow_code=_PROBE_WORKFLOW,
                 test_code=_PROBE_TEST,
@@ -247,84 +132,48 @@ def _first_working(modes: list[_Mode]) -> _Mode:
                 startup_s=STARTUP_S,
                 preload=(),
             )
-        except Exception as exc:  # noqa: BLE001
-            logger.warning("sandbox mode %s unusable: %s", mode.name, exc)
-            continue
-        if result.status == "passed":
+        except OSError as exc:
+            probe = SandboxResult("error", "", str(exc), 0)
+        if probe.status == "passed":
+            logger.info("sandbox isolation: bubblewrap (%s)", ", ".join(BWRAP_ISOLATION))
             return mode
+        reason = f"bubblewrap cannot create its sandbox here: {probe.error} {probe.output.strip()[-300:]}".strip()
+    if allow_weak:
         logger.warning(
-            "sandbox mode %s unusable: %s %s",
-            mode.name,
-            result.error,
-            result.output[-500:],
+            "sandbox: %s; SANDBOX_ALLOW_WEAK=1, so tests run WITHOUT filesystem, network or PID isolation", reason
         )
-    return modes[-1]
-
-
-def _detect_mode() -> _Mode:
-    mode = _first_working(_candidate_modes())
-    if mode.net:
-        logger.info("sandbox isolation mode: %s", mode.name)
-    else:
-        logger.warning("sandbox isolation mode: %s (no network isolation)", mode.name)
-    return mode
+        return _Mode("weak", None, tuple(WEAK_ISOLATION), reason)
+    logger.error("sandbox: %s; test runs answer 503 (set SANDBOX_ALLOW_WEAK=1 to run them unsafely)", reason)
+    return _Mode("unavailable", None, (), reason)
 
 
 def _get_mode() -> _Mode:
-    global _mode
-    if _mode is None:
-        with _mode_lock:
-            if _mode is None:
-                _mode = _detect_mode()
-    return _mode
+    key = _config()
+    with _modes_lock:
+        if key not in _modes:
+            _modes[key] = _detect(*key)
+        return _modes[key]
 
 
 def network_isolation_available() -> bool:
     """Whether sandboxed runs get their own (empty) network namespace. Cached."""
-    return _get_mode().net
+    return "no-network" in _get_mode().isolation
 
 
 def sandbox_capabilities() -> dict:
-    """Description of the isolation actually in use (cached)."""
+    """The isolation in force (cached per configuration), for /health and logs."""
     mode = _get_mode()
     return {
         "mode": mode.name,
-        "network_isolation": mode.net,
-        "pid_namespace": mode.pid,
-        "filesystem_isolation": mode.fs,
-        "unprivileged_uid": mode.drop_uid,
-        "nproc_limit": mode.nproc,
-        # processes that leave the process group (setsid) are still killed
-        "kills_detached_processes": mode.pid or mode.drop_uid,
+        "isolation": list(mode.isolation),
+        "available": mode.name != "unavailable",
+        "reason": mode.reason,
     }
 
 
-# ---------------------------------------------------------------------------
-# helpers
-
-
-_uid_lock = threading.Lock()
-_active_uids: set[int] = set()
-
-
-def _alloc_uid() -> int:
-    with _uid_lock:
-        while True:
-            uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
-            if uid not in _active_uids:
-                _active_uids.add(uid)
-                return uid
-
-
-def _free_uid(uid: int) -> None:
-    with _uid_lock:
-        _active_uids.discard(uid)
-
-
 def _child_env(workdir: str) -> dict[str, str]:
-    bindir = os.path.dirname(sys.executable)
     return {
-        "PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
         "HOME": workdir,
         "TMPDIR": workdir,
         "LANG": "C.UTF-8",
@@ -333,127 +182,84 @@ def _child_env(workdir: str) -> dict[str, str]:
         "PYTHONHASHSEED": "0",
         "PYTHONUNBUFFERED": "1",
         "PYTHONIOENCODING": "utf-8",
-        # No API key is available anyway; avoid exporter noise at exit.
-        "OPENAI_AGENTS_DISABLE_TRACING": "1",
+        "OPENAI_AGENTS_DISABLE_TRACING": "1",  # no API key anyway; avoid exporter noise at exit
     }
 
 
-def _real(path: str) -> str:
-    return os.path.realpath(path)
+def _hidden_and_kept() -> tuple[list[str], list[tuple[str, str]]]:
+    """Directories hidden behind empty tmpfs (project, media root, homes) and the interpreter
+    prefixes bound back read-only inside them."""
+    hide = [str(PROJECT_DIR), os.path.expanduser("~"), "/root", "/home"]
+    media = os.environ.get("MEDIA_PATH")
+    try:
+        from django.conf import settings
 
-
-def _mask_and_keep() -> tuple[list[str], list[str]]:
-    masks: list[str] = []
-    for p in (str(PROJECT_DIR), os.path.expanduser("~"), "/root"):
-        rp = _real(p)
-        if rp != "/" and os.path.isdir(rp) and rp not in masks:
-            masks.append(rp)
-    keeps: list[str] = []
-    exe = _real(sys.executable)
-    for p in (
+        if settings.configured:
+            media = str(settings.MEDIA_PATH)
+    except ImportError:  # pragma: no cover
+        pass
+    if media:
+        hide.append(media)
+    hidden: list[str] = []
+    for path in hide:
+        real = os.path.realpath(path)
+        if real != "/" and os.path.isdir(real) and real not in hidden:
+            hidden.append(real)
+    kept: list[tuple[str, str]] = []  # (source, destination) for every prefix of the interpreter
+    exe_prefix = os.path.dirname(os.path.dirname(sys.executable))
+    for path in (
         sys.prefix,
         sys.base_prefix,
         sys.exec_prefix,
-        sys.base_exec_prefix,
-        os.path.dirname(exe),
-        os.path.dirname(os.path.dirname(exe)),
+        exe_prefix,
+        os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))),
     ):
-        rp = _real(p)
-        if rp != "/" and rp not in keeps:
-            keeps.append(rp)
-    return masks, keeps
+        for dest in (os.path.abspath(path), os.path.realpath(path)):
+            pair = (os.path.realpath(path), dest)
+            if dest != "/" and pair not in kept and any(dest == h or dest.startswith(h + "/") for h in hidden):
+                kept.append(pair)
+    return hidden, kept
 
 
-def _tasks_of_uid(uid: int) -> int:
-    """Number of tasks (threads included) whose real uid is ``uid``."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/status") as fh:
-                real_uid = threads = None
-                for line in fh:
-                    if line.startswith("Uid:"):
-                        real_uid = int(line.split()[1])
-                    elif line.startswith("Threads:"):
-                        threads = int(line.split()[1])
-                        break
-        except (OSError, ValueError, IndexError):
-            continue
-        if real_uid == uid:
-            total += threads or 1
-    return total
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name, 0)  # not close-on-exec: bwrap reads it
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
-def _nproc_limit(mode: _Mode) -> int | None:
-    if not mode.nproc:
-        return None
-    if mode.nproc_relative:
-        return _tasks_of_uid(os.getuid()) + NPROC_LIMIT
-    return NPROC_LIMIT
-
-
-def _kill_uid_processes(uid: int) -> None:
-    """SIGKILL every process running as the (per-run, otherwise unused) ``uid``."""
-    for _ in range(50):
-        found = False
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                if os.stat(f"/proc/{entry}").st_uid != uid:
-                    continue
-                os.kill(int(entry), signal.SIGKILL)
-                found = True
-            except (OSError, ValueError):
-                continue
-        if not found:
-            return
-        time.sleep(0.01)
-
-
-def _rmtree(path: str) -> None:
-    def onerror(func, p, exc_info):  # make read-only dirs created by the test removable
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-            func(p)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=onerror)
-
-
-def _parse_reports(data: bytes) -> dict[str, dict]:
-    reports: dict[str, dict] = {}
-    for line in data.decode("utf-8", "replace").splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and isinstance(obj.get("kind"), str):
-            if obj["kind"] == "ready":
-                # the runner's own comes first; later ones could only come from the test
-                reports.setdefault("ready", obj)
-            else:
-                reports[obj["kind"]] = obj
-    return reports
-
-
-def _signal_name(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"signal {sig}"
-
-
-# ---------------------------------------------------------------------------
-# the run
+def _bwrap_argv(bwrap: str, file_fds: dict[str, int], runner_fd: int) -> list[str]:
+    hidden, kept = _hidden_and_kept()
+    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for path in hidden:
+        argv += ["--tmpfs", path]
+    for source, dest in kept:
+        parents = []
+        parent = os.path.dirname(dest)
+        while parent not in hidden and parent != "/":
+            parents.insert(0, parent)
+            parent = os.path.dirname(parent)
+        for parent in parents:  # bwrap would create them 0700: the per-run uid could not pass
+            argv += ["--perms", "0755", "--dir", parent]
+        argv += ["--ro-bind", source, dest]
+    argv += ["--size", str(TMPFS_BYTES), "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm"]
+    argv += ["--dir", SANDBOX_WORKDIR, "--chmod", "1777", SANDBOX_WORKDIR, "--chmod", "1777", "/tmp"]
+    for name, fd in file_fds.items():
+        argv += ["--perms", "0644", "--file", str(fd), f"{SANDBOX_WORKDIR}/{name}"]
+    argv += ["--perms", "0444", "--ro-bind-data", str(runner_fd), "/tmp/.vg-runner.py"]
+    argv += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--clearenv"]
+    argv += ["--chdir", SANDBOX_WORKDIR]
+    for key, value in _child_env(SANDBOX_WORKDIR).items():
+        argv += ["--setenv", key, value]
+    if os.geteuid() == 0:
+        # The runner drops to a per-run uid itself (RLIMIT_NPROC never applies to root).
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        argv += ["--unshare-user"]
+    return [*argv, "--"]
 
 
 def _default_preload(workflow_code: str, test_code: str) -> tuple[str, ...]:
-    # Only modules the code can import; a needless preload would just cost start-up time.
     return tuple(name for name in PRELOAD if name in workflow_code or name in test_code)
 
 
@@ -467,30 +273,28 @@ def sandbox_run(
     startup_s: float = STARTUP_S,
     preload: tuple[str, ...] | None = None,
 ) -> SandboxResult:
-    """Run ``test_code`` (which may ``import workflow``) in a sandbox. Thread-safe.
+    """Run ``test_code`` (which may ``import workflow``) in the sandbox. Thread-safe.
 
-    ``timeout_s`` starts once the sandbox is up and ``preload`` (default: ``agents`` when the code
-    mentions it) is imported; that start-up gets its own ``startup_s`` allowance.
+    Raises ``SandboxUnavailable`` when bubblewrap cannot be used and weak isolation is not allowed.
     """
-    try:
-        return _execute(
-            _get_mode(),
-            workflow_code=workflow_code,
-            test_code=test_code,
-            timeout_s=timeout_s,
-            memory_mb=memory_mb,
-            output_limit=output_limit,
-            startup_s=startup_s,
-            preload=_default_preload(workflow_code, test_code) if preload is None else tuple(preload),
+    mode = _get_mode()
+    if mode.name == "unavailable":
+        raise SandboxUnavailable(
+            f"Tests cannot run: the sandbox is unavailable ({mode.reason}). An operator can allow user "
+            "namespaces (see README, Sandbox) or set SANDBOX_ALLOW_WEAK=1 to run tests without isolation."
         )
-    except OSError as exc:
-        logger.exception("sandbox: could not run the test")
-        return SandboxResult(
-            status="error",
-            output="",
-            error=f"Sandbox failed to start: {exc}",
-            execution_time_ms=0,
-        )
+    if mode.name == "weak":
+        logger.warning("sandbox: running a test with weak isolation (SANDBOX_ALLOW_WEAK=1): %s", mode.reason)
+    return _execute(
+        mode,
+        workflow_code=workflow_code,
+        test_code=test_code,
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        output_limit=output_limit,
+        startup_s=startup_s,
+        preload=_default_preload(workflow_code, test_code) if preload is None else tuple(preload),
+    )
 
 
 def _execute(
@@ -504,120 +308,112 @@ def _execute(
     startup_s: float = STARTUP_S,
     preload: tuple[str, ...] = (),
 ) -> SandboxResult:
-    timeout_s = float(timeout_s)
-    startup_s = float(startup_s)
-    output_limit = max(0, int(output_limit))
-    uid = _alloc_uid() if mode.drop_uid else None
-    workdir = _real(tempfile.mkdtemp(prefix="vg-sandbox-"))
+    timeout_s, startup_s, output_limit = float(timeout_s), float(startup_s), max(0, int(output_limit))
+    files = {WORKFLOW_FILENAME: workflow_code.encode("utf-8"), TEST_FILENAME: test_code.encode("utf-8")}
+    host_dir: str | None = None
     fds: list[int] = []
     proc: subprocess.Popen | None = None
+    out = b""
     try:
-        for name, code in (
-            (WORKFLOW_FILENAME, workflow_code),
-            (TEST_FILENAME, test_code),
-        ):
-            with open(os.path.join(workdir, name), "w", encoding="utf-8") as fh:
-                fh.write(code)
-            os.chmod(os.path.join(workdir, name), 0o644)
-        if uid is not None:
-            os.chown(workdir, uid, uid)
-        os.chmod(workdir, 0o700)
-
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
         fds += [out_r, out_w, status_r, status_w]
-        masks, keeps = _mask_and_keep()
         test_cpu = math.ceil(timeout_s) + 1
         cpu = math.ceil(startup_s + timeout_s) + 1  # the runner lowers it once started up
-        cfg = {
-            "workdir": workdir,
-            "test_file": os.path.join(workdir, TEST_FILENAME),
-            "python": sys.executable,
+        cfg: dict = {
             "status_fd": status_w,
-            "uid": uid,
-            "gid": uid,
-            "fs_isolation": mode.fs,
-            "mask": masks,
-            "keep": keeps,
-            "files": [WORKFLOW_FILENAME, TEST_FILENAME],
-            "tmpfs": ["/tmp", "/dev/shm"],
-            "tmpfs_kb": TMPFS_KB,
-            "work_kb": WORKDIR_KB,
             "preload": list(preload),
             "test_cpu": test_cpu,
+            "uid": None,
             "limits": {
-                "cpu": [cpu, cpu + 1],
+                "cpu": cpu,
                 "as": int(memory_mb) * 1024 * 1024,
                 "fsize": FSIZE_LIMIT,
                 "nofile": NOFILE_LIMIT,
-                "nproc": _nproc_limit(mode),
+                "nproc": NPROC_LIMIT,
             },
         }
-        cmd = [*mode.prefix, sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(cfg)]
+        if mode.bwrap is not None:
+            file_fds = {name: _memfd(name, data) for name, data in files.items()}
+            runner_fd = _memfd("runner", RUNNER.read_bytes())
+            fds += [*file_fds.values(), runner_fd]
+            workdir = SANDBOX_WORKDIR
+            if os.geteuid() == 0:
+                cfg["uid"] = _UID_BASE + secrets.randbelow(_UID_SPAN)
+            prefix = _bwrap_argv(mode.bwrap, file_fds, runner_fd)
+            runner_path = "/tmp/.vg-runner.py"
+            keep = (status_w, *file_fds.values(), runner_fd)
+            cwd = "/"
+        else:
+            host_dir = workdir = os.path.realpath(tempfile.mkdtemp(prefix="vg-sandbox-"))
+            for name, data in files.items():
+                Path(workdir, name).write_bytes(data)
+            prefix, runner_path, keep, cwd = [], str(RUNNER), (status_w,), workdir
+        cfg["workdir"] = workdir
+        cfg["test_file"] = f"{workdir}/{TEST_FILENAME}"
+        cmd = [*prefix, sys.executable, "-I", runner_path, json.dumps(cfg)]
         proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=out_w,
             stderr=out_w,
-            pass_fds=(status_w,),
-            cwd=workdir,
+            pass_fds=keep,
+            cwd=cwd,
             env=_child_env(workdir),
             start_new_session=True,
             close_fds=True,
         )
-        os.close(out_w)
-        os.close(status_w)
-        fds = [out_r, status_r]
-
+        for fd in fds[:]:
+            if fd not in (out_r, status_r):
+                os.close(fd)
+                fds.remove(fd)
         run = _collect(out_r, status_r, startup_s, timeout_s, output_limit)
         out, truncated, timed_out = run.out, run.truncated, run.timed_out
-        reports = _parse_reports(run.status_data)
-        if not timed_out and "launcher" not in reports and "setup" not in reports:
-            # Launcher gone without a report: wait (without reaping) for unshare.
+        if not timed_out:
             timed_out = not _wait_exit_noreap(proc.pid, run.deadline)
         elapsed_ms = 0 if run.ready_at is None else int((time.monotonic() - run.ready_at) * 1000)
     finally:
         if proc is not None:
-            # The group leader is not reaped yet, so the pgid cannot have been reused.
-            try:
+            try:  # the leader is not reaped yet, so the pgid cannot have been reused
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # pragma: no cover - should not happen
-                logger.error("sandbox: process %s did not die after SIGKILL", proc.pid)
-            if uid is not None and not mode.pid:
-                # No PID namespace: also catch processes that left the group (setsid).
-                _kill_uid_processes(uid)
+            proc.wait()
         for fd in fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        _rmtree(workdir)
-        if uid is not None:
-            _free_uid(uid)
+            os.close(fd)
+        if host_dir is not None:
+            shutil.rmtree(host_dir, ignore_errors=True)
 
     text = out.decode("utf-8", "replace")
     if truncated or len(text) > output_limit:
         marker = f"\n... [output truncated at {output_limit} characters]"
         text = text[: max(0, output_limit - len(marker))] + marker
         text = text[:output_limit] if output_limit < len(marker) else text
-
+    reports = _parse_reports(run.status_data)
     if timed_out and run.ready_at is None:
         status, error = "timeout", f"Sandbox start-up took more than {startup_s:g} s"
     else:
-        ready = reports.get("ready") or {}
-        status, error = _classify(
-            timed_out, timeout_s, memory_mb, reports, proc.returncode, ready.get("cpu_limit", cpu), text
-        )
+        cpu_limit = (reports.get("ready") or {}).get("cpu_limit", cpu)
+        status, error = _classify(timed_out, timeout_s, memory_mb, reports, proc.returncode, cpu_limit, text)
     return SandboxResult(
         status=status,
         output=without_nul(text),  # PostgreSQL text cannot hold NUL characters
         error=without_nul(error),
         execution_time_ms=elapsed_ms,
     )
+
+
+def _parse_reports(data: bytes) -> dict[str, dict]:
+    reports: dict[str, dict] = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("kind"), str):
+            # the runner's own lines come first; later ones could only come from the test
+            reports.setdefault(obj["kind"], obj)
+    return reports
 
 
 @dataclass(frozen=True)
@@ -631,7 +427,7 @@ class _Collected:
 
 
 def _collect(out_r: int, status_r: int, startup_s: float, timeout_s: float, output_limit: int) -> _Collected:
-    """Read output (bounded) and status lines until EOF, the launcher report, or the deadline.
+    """Read output (bounded) and status lines until EOF, the runner's verdict, or the deadline.
 
     The deadline is ``startup_s`` from now until the runner reports ready, then ``timeout_s`` from then.
     """
@@ -642,13 +438,13 @@ def _collect(out_r: int, status_r: int, startup_s: float, timeout_s: float, outp
     timed_out = False
     deadline = time.monotonic() + startup_s
     ready_at: float | None = None
-    launcher_done = False
+    runner_done = False
     drain_until = 0.0
     with selectors.DefaultSelector() as sel:
         sel.register(out_r, selectors.EVENT_READ)
         sel.register(status_r, selectors.EVENT_READ)
         while sel.get_map():
-            if launcher_done:
+            if runner_done:
                 wait = max(0.0, min(0.2, drain_until - time.monotonic()))
                 if wait == 0.0:
                     break
@@ -658,7 +454,7 @@ def _collect(out_r: int, status_r: int, startup_s: float, timeout_s: float, outp
                     timed_out = True
                     break
             events = sel.select(wait)
-            if not events and launcher_done:
+            if not events and runner_done:
                 break
             for key, _ in events:
                 try:
@@ -679,11 +475,11 @@ def _collect(out_r: int, status_r: int, startup_s: float, timeout_s: float, outp
                     if ready_at is None and b'"kind": "ready"' in status_data:
                         ready_at = time.monotonic()
                         deadline = ready_at + timeout_s
-                    if not launcher_done and b'"kind": "launcher"' in status_data:
+                    if not runner_done and b'"kind": "runner"' in status_data:
                         # The runner has exited, so its output is already in the pipe;
                         # drain it briefly (stray grandchildren may keep the pipe open
                         # when there is no PID namespace).
-                        launcher_done = True
+                        runner_done = True
                         drain_until = time.monotonic() + 0.5
     return _Collected(bytes(out), truncated, bytes(status_data), timed_out, ready_at, deadline)
 
@@ -706,51 +502,36 @@ def _classify(timed_out, timeout_s, memory_mb, reports, returncode, cpu_limit, t
     if timed_out:
         return "timeout", f"Timed out after {timeout_s:.1f} s"
     runner = reports.get("runner")
-    launcher = reports.get("launcher")
-    if launcher is None:
-        setup = reports.get("setup")
-        if setup is not None:
-            return "error", str(setup.get("error"))[:500]
-        last = text.strip().splitlines()[-1] if text.strip() else ""
-        return (
-            "error",
-            f"Sandbox process ended unexpectedly (exit status {returncode}) {last}".strip(),
-        )
-    code = launcher.get("exit")
-    sig = launcher.get("signal")
-    if runner is not None and code in (
-        _EXIT_PASSED,
-        _EXIT_FAILED,
-        _EXIT_ERROR,
-        _EXIT_MEMORY,
-    ):
-        status = runner.get("status")
-        error = runner.get("error")
-        if code == _EXIT_MEMORY and status == "error":
+    # bwrap exits with the command's status, or 128 + signal when a signal killed it
+    sig = -returncode if returncode < 0 else (returncode - 128 if returncode > 128 else None)
+    if runner is not None and returncode in (_EXIT_PASSED, _EXIT_FAILED, _EXIT_ERROR, _EXIT_MEMORY):
+        status, error = runner.get("status"), runner.get("error")
+        if returncode == _EXIT_MEMORY and status == "error":
             return "timeout", f"Memory limit exceeded ({memory_mb} MiB)"
-        if status == "passed" and code == _EXIT_PASSED:
+        if status == "passed" and returncode == _EXIT_PASSED:
             return "passed", None
-        if status == "failed" and code == _EXIT_FAILED:
+        if status == "failed" and returncode == _EXIT_FAILED:
             return "failed", error or "AssertionError"
-        return "error", error or f"Test process exited with code {code}"
-    if sig:
-        cpu = launcher.get("cpu") or 0.0
-        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= cpu_limit - 0.5):
-            return "timeout", f"CPU time limit exceeded ({cpu_limit} s)"
-        if sig == signal.SIGXFSZ:
-            return (
-                "timeout",
-                f"File size limit exceeded ({FSIZE_LIMIT // (1024 * 1024)} MiB per file)",
-            )
-        if sig == signal.SIGKILL:
-            return (
-                "timeout",
-                f"Killed (SIGKILL); possibly the memory limit ({memory_mb} MiB) was exceeded",
-            )
+        return "error", error or f"Test process exited with code {returncode}"
+    if sig == signal.SIGXCPU:
+        return "timeout", f"CPU time limit exceeded ({cpu_limit} s)"
+    if sig == signal.SIGXFSZ:
+        return "timeout", f"File size limit exceeded ({FSIZE_LIMIT // (1024 * 1024)} MiB per file)"
+    if sig == signal.SIGKILL:
+        return "timeout", f"Killed (SIGKILL); possibly the memory limit ({memory_mb} MiB) was exceeded"
+    if sig is not None:
         return "error", f"Test process crashed ({_signal_name(sig)})"
-    if code == _EXEC_FAILED:
-        return "error", "Sandbox failed to start the test runner"
+    if "ready" not in reports:
+        last = text.strip().splitlines()[-1] if text.strip() else ""
+        return "error", f"Sandbox failed to start (exit status {returncode}) {last}".strip()
     # The process ended itself (os._exit): its exit status is the verdict, as for a script.
-    if code == _EXIT_PASSED:
+    if returncode == _EXIT_PASSED:
         return "passed", None
-    return "failed", f"The test exited with status {code}"
+    return "failed", f"The test exited with status {returncode}"
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"

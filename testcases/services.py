@@ -23,9 +23,10 @@ from diffs.models import Diff
 from projects import repository
 from projects.models import Project
 from sessions import events
+from testcases import sandbox
 from testcases.models import TestCase, TestRun
 from testcases.sandbox import SandboxResult, sandbox_run
-from vibegrapher.errors import InvalidInput, NotFound
+from vibegrapher.errors import InvalidInput, NotFound, SandboxUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -88,13 +89,16 @@ def _plan(*, test_case: TestCase, workflow_code: str) -> _Planned:
 def _sandbox(planned: _Planned) -> SandboxResult:
     """Blocking; touches no database, so it can run in any thread."""
     with _sandbox_slots():
-        return sandbox_run(
-            workflow_code=planned.workflow_code,
-            test_code=planned.test_case.test_code,
-            timeout_s=planned.timeout_s,
-            memory_mb=settings.SANDBOX_MEMORY_MB,
-            startup_s=settings.SANDBOX_STARTUP_S,
-        )
+        try:
+            return sandbox_run(
+                workflow_code=planned.workflow_code,
+                test_code=planned.test_case.test_code,
+                timeout_s=planned.timeout_s,
+                memory_mb=settings.SANDBOX_MEMORY_MB,
+                startup_s=settings.SANDBOX_STARTUP_S,
+            )
+        except sandbox.SandboxUnavailable as exc:  # a 503 with the reason
+            raise SandboxUnavailable(str(exc)) from exc
 
 
 def _test_run_record(*, planned: _Planned, diff: Diff | None, result: SandboxResult) -> TestRun:

@@ -36,6 +36,10 @@ class ProviderNotConfigured(ServiceError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
 
 
+class SandboxUnavailable(ServiceError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
 class ProviderFailed(ServiceError):
     status_code = status.HTTP_502_BAD_GATEWAY
 

@@ -246,6 +246,10 @@ SANDBOX_MEMORY_MB = _env_int("SANDBOX_MEMORY_MB", 512)
 SANDBOX_STARTUP_S = _env_float("SANDBOX_STARTUP_S", 30.0)
 # Sandboxed tests running at once in one server process (about one per core).
 SANDBOX_CONCURRENCY = _env_int("SANDBOX_CONCURRENCY", 2)
+# The bubblewrap binary (name on PATH or a path). Without a working bubblewrap test runs answer 503...
+SANDBOX_BWRAP = os.environ.get("SANDBOX_BWRAP", "bwrap")
+# ...unless this is set: then tests run with rlimits and a scrubbed environment only. UNSAFE.
+SANDBOX_ALLOW_WEAK = _env_bool("SANDBOX_ALLOW_WEAK", False)
 
 # --- Misc -------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
