@@ -366,6 +366,42 @@ async def test_a_project_without_quick_tests_runs_nothing(api, triage):
     assert (body["total"], body["passed"], body["failed"], body["cached"], body["results"]) == (0, 0, 0, False, [])
 
 
-async def test_health_still_reports_sandbox_network_isolation(api):
+async def test_health_reports_the_sandbox_isolation_in_force(api):
     body = (await api.get("/health")).json()
-    assert isinstance(body["sandbox_network_isolation"], bool)
+    assert body["sandbox_network_isolation"] is True
+    assert body["sandbox"] == {
+        "mode": "bubblewrap",
+        "isolation": ["read-only-system", "private-tmp", "no-network", "pid-namespace", "scrubbed-env", "rlimits"],
+        "available": True,
+        "reason": None,
+    }
+
+
+async def test_without_bubblewrap_a_run_is_a_503_with_the_reason_and_stores_nothing(api, triage, settings):
+    test = await add_test(api, triage, "hands off", HANDS_OFF)
+    diff = await make_diff(triage, PIRATE_CODE)
+    settings.SANDBOX_BWRAP = "/nonexistent/bwrap"
+    for path in (f"/tests/{test['id']}/run", f"/diffs/{diff.id}/test"):
+        response = await api.post(path)
+        assert response.status_code == 503, response.text
+        assert "/nonexistent/bwrap" in response.json()["detail"]
+        assert "SANDBOX_ALLOW_WEAK" in response.json()["detail"]
+    assert await run_count() == 0
+    body = (await api.get("/health")).json()
+    assert body["status"] == "ok"  # the rest of the service still works
+    assert (body["sandbox"]["mode"], body["sandbox"]["isolation"], body["sandbox_network_isolation"]) == (
+        "unavailable",
+        [],
+        False,
+    )
+
+
+async def test_with_sandbox_allow_weak_a_run_passes_and_health_says_weak(api, triage, settings):
+    test = await add_test(api, triage, "hands off", HANDS_OFF)
+    settings.SANDBOX_BWRAP = "/nonexistent/bwrap"
+    settings.SANDBOX_ALLOW_WEAK = True
+    response = await api.post(f"/tests/{test['id']}/run")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "passed"
+    body = (await api.get("/health")).json()
+    assert (body["sandbox"]["mode"], body["sandbox"]["isolation"]) == ("weak", ["scrubbed-env", "rlimits"])
