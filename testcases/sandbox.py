@@ -234,7 +234,7 @@ def _bwrap_argv(bwrap: str, file_fds: dict[str, int], runner_fd: int) -> list[st
     for path in hidden:
         argv += ["--tmpfs", path]
     for source, dest in kept:
-        parents = []
+        parents: list[str] = []
         parent = os.path.dirname(dest)
         while parent not in hidden and parent != "/":
             parents.insert(0, parent)
