@@ -7,14 +7,14 @@ import asyncio
 import contextvars
 import logging
 import os
-import socket
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from projects import repository
@@ -25,7 +25,9 @@ from sessions.vibecoder.provider import provider_error_text
 
 logger = logging.getLogger(__name__)
 
-INSTANCE = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+# This process's boot identity, stored as the `worker` of each run it claims: "<instance>/<pid>-<start
+# time>". A later boot of the same instance knows from it that the run's process is gone (runs_recover_boot).
+INSTANCE = f"{settings.INSTANCE_NAME}/{services.boot_id(os.getpid()) or f'{os.getpid()}-{uuid.uuid4().hex[:8]}'}"
 _tasks: dict[str, "asyncio.Task[VibecodeRun | None]"] = {}
 _reapers: set[asyncio.Task] = set()
 
@@ -192,6 +194,26 @@ async def _reap_forever() -> None:
             if count:
                 logger.warning("Marked %d vibecode run(s) interrupted", count)
         await asyncio.sleep(settings.RUN_HEARTBEAT_S)
+
+
+def boot_recover(*, executes_runs: bool) -> None:
+    """At process start: runs an earlier boot of this instance left active are marked interrupted now.
+    Only a process that executes runs claims them (a web process in `worker` mode does not), so only
+    such a process may take the instance's earlier runs for dead."""
+    if not executes_runs:
+        return
+
+    def recover() -> int:
+        try:
+            return services.runs_recover_boot(worker=INSTANCE)
+        finally:
+            connections.close_all()  # this thread's own
+
+    # In a thread of its own: uvicorn imports the application inside its running event loop.
+    with ThreadPoolExecutor(1, thread_name_prefix="boot-recover") as pool:
+        count = pool.submit(recover).result()
+    if count:
+        logger.warning("Marked %d vibecode run(s) of an earlier boot of %s interrupted", count, settings.INSTANCE_NAME)
 
 
 def reaper_ensure() -> None:
