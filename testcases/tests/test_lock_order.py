@@ -62,4 +62,5 @@ def test_running_a_diffs_tests_while_committing_it_never_deadlocks():
         assert not failures, f"round {round_number}: {failures[0]}"
         assert Diff.objects.get(pk=diff.pk).status == Diff.Status.COMMITTED
         assert TestRun.objects.filter(diff=diff).count() == 3
-    assert Project.objects.get(pk=project.pk).current_commit == Diff.objects.get(pk=diff.pk).committed_sha
+        committed = Diff.objects.get(pk=diff.pk).committed_sha
+        assert Project.objects.get(pk=project.pk).current_commit == committed
