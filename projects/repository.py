@@ -5,15 +5,18 @@ file, `workflow.py`. Content is always read from git objects; the working tree i
 each commit only so a person looking at the folder sees the same thing.
 """
 
+import functools
 import hashlib
 import re
 import shutil
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
 from uuid import uuid4
 
 import pygit2
@@ -40,6 +43,29 @@ class MergeConflictError(RepositoryError):
 
 class UnknownCommitError(RepositoryError):
     """No commit on `main` has that id."""
+
+
+class RepositoryUnreadable(RepositoryError):
+    """libgit2 could not read or write the repository (folder missing, corrupt objects, a lock held):
+    the server's storage is at fault, not the request."""
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _git_errors_wrapped(function: _F) -> _F:
+    """`pygit2.GitError` never leaves this module: it becomes a RepositoryUnreadable with a sentence."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except pygit2.GitError as exc:
+            where = kwargs.get("path")
+            place = f" at {where}" if where is not None else ""
+            raise RepositoryUnreadable(f"The project's git repository{place} cannot be read: {exc}.") from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -104,7 +130,11 @@ def _signature() -> pygit2.Signature:
 
 
 def _open(path: Path) -> pygit2.Repository:
-    return pygit2.Repository(str(_inside_projects_root(path)))
+    inside = _inside_projects_root(path)
+    try:
+        return pygit2.Repository(str(inside))
+    except pygit2.GitError as exc:
+        raise RepositoryUnreadable(f"The project's git repository at {inside} cannot be opened: {exc}.") from exc
 
 
 def _tree_with_workflow(repo: pygit2.Repository, code: str) -> pygit2.Oid:
@@ -235,6 +265,7 @@ def repository_create(*, slug: str, code: str, message: str) -> Head:
     return head
 
 
+@_git_errors_wrapped
 def repository_head(*, path: Path) -> Head:
     repo = _open(path)
     commit = repo.revparse_single(_BRANCH_REF).peel(pygit2.Commit)
@@ -261,6 +292,7 @@ def _file_in(commit: pygit2.Commit) -> str:
     return _blob_text(entry, f"{WORKFLOW_FILE} in commit {commit.id}")
 
 
+@_git_errors_wrapped
 def repository_file_at(*, path: Path, sha: str) -> str:
     repo = _open(path)
     try:
@@ -272,6 +304,7 @@ def repository_file_at(*, path: Path, sha: str) -> str:
     return _file_in(commit)
 
 
+@_git_errors_wrapped
 def repository_commit(*, path: Path, code: str, message: str, parent_sha: str) -> Head:
     """Commit `code` on top of `parent_sha`, which must still be main's head."""
     repo = _open(path)
@@ -285,6 +318,7 @@ def repository_commit(*, path: Path, code: str, message: str, parent_sha: str) -
     return Head(code=code, sha=str(sha))
 
 
+@_git_errors_wrapped
 def repository_merge(*, path: Path, base_sha: str, new_code: str) -> str:
     """Three-way merge: the change base -> new_code, replayed on top of main's head. Returns the code."""
     repo = _open(path)
@@ -299,6 +333,7 @@ def repository_merge(*, path: Path, base_sha: str, new_code: str) -> str:
     return _blob_text(repo[index[WORKFLOW_FILE].id], WORKFLOW_FILE)
 
 
+@_git_errors_wrapped
 def repository_descends_from(*, path: Path, sha: str, ancestor: str) -> bool:
     """Whether `sha` is `ancestor` or a commit made on top of it."""
     repo = _open(path)
@@ -308,6 +343,7 @@ def repository_descends_from(*, path: Path, sha: str, ancestor: str) -> bool:
         return False
 
 
+@_git_errors_wrapped
 def repository_branch_reset(*, path: Path, from_sha: str, to_sha: str) -> bool:
     """Move main back from `from_sha` to `to_sha` (undo a commit whose database change rolled back).
 
@@ -321,6 +357,7 @@ def repository_branch_reset(*, path: Path, from_sha: str, to_sha: str) -> bool:
     return True
 
 
+@_git_errors_wrapped
 def repository_revert(*, path: Path, sha: str) -> Reverted:
     """The workflow at main's head with the change of commit `sha` (a full or unique short id on main) undone."""
     repo = _open(path)
@@ -344,6 +381,7 @@ def repository_revert(*, path: Path, sha: str) -> Reverted:
     return Reverted(sha=str(commit.id), subject=commit.message.splitlines()[0] if commit.message else "", code=code)
 
 
+@_git_errors_wrapped
 def repository_log(*, path: Path, limit: int = 200) -> list[CommitInfo]:
     repo = _open(path)
     head = repo.revparse_single(_BRANCH_REF)

@@ -1,5 +1,6 @@
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -213,20 +214,65 @@ def run_in_progress(*, session_id=None, project_id=None) -> bool:
     return active.exists()
 
 
+_this_boot: str | None = None  # the `worker` of this process once it executes runs (runs_recover_boot)
+
+
+def runs_recover_boot(*, worker: str) -> int:
+    """At the start of a process that executes runs, as `worker` ("<instance>/<boot id>"): mark every
+    active run an earlier boot of the same instance left as `interrupted` now, not once its heartbeat
+    is stale (no process runs them any more). Later reaps do the same. Returns how many."""
+    global _this_boot
+    _this_boot = worker
+    return runs_reap()
+
+
+def _instance_of(worker: str) -> str:
+    return worker.rpartition("/")[0]
+
+
+def boot_id(pid: int) -> str | None:
+    """ "<pid>-<start time>" of a live process (its start in clock ticks since the kernel booted, from
+    /proc), so a pid reused by a later process reads differently; None when there is no such process
+    or no /proc to ask."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return f"{pid}-{stat.rpartition(')')[2].split()[19]}"
+
+
+def _boot_gone(worker: str) -> bool:
+    """Whether the process of `worker`, a boot of this process's instance (same machine or container,
+    so the same /proc), has ended. A sibling process (uvicorn's other workers) is alive, so not gone."""
+    boot = worker.rpartition("/")[2]
+    pid, _, _ = boot.partition("-")
+    if not pid.isdigit() or not Path("/proc/self/stat").exists():
+        return False  # not a boot this process can check: the heartbeat decides
+    return boot_id(int(pid)) != boot
+
+
 def runs_reap(*, scope: Q | None = None) -> int:
-    """Mark active runs (all, or those in `scope`) whose executing process stopped beating as
-    `interrupted`, and say so (`vibecode_response`). Returns how many."""
+    """Mark active runs (all, or those in `scope`) whose executing process stopped beating, or that an
+    earlier boot of this process's instance owned, as `interrupted`, and say so (`vibecode_response`).
+    Returns how many."""
     from sessions import events
 
     stale = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_S)
     reaped = 0
-    candidates = VibecodeRun.objects.select_related("session").filter(
-        scope or Q(), status__in=VibecodeRun.ACTIVE, created_at__lt=stale
-    )
+    dead = Q(created_at__lt=stale) & (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
+    if _this_boot is not None and _instance_of(_this_boot):
+        dead |= Q(worker__startswith=f"{_instance_of(_this_boot)}/") & ~Q(worker=_this_boot)
+    candidates = VibecodeRun.objects.select_related("session").filter(dead, scope or Q(), status__in=VibecodeRun.ACTIVE)
     for run in candidates:
-        if run.heartbeat_at is not None and run.heartbeat_at >= stale:
-            continue
-        if run.status == VibecodeRun.Status.QUEUED and settings.VIBECODE_EXECUTOR == "worker":
+        earlier_boot = (
+            _this_boot is not None
+            and run.worker != _this_boot
+            and _instance_of(run.worker) == _instance_of(_this_boot)
+            and _boot_gone(run.worker)
+        )
+        if not earlier_boot and (run.heartbeat_at is not None and run.heartbeat_at >= stale or run.created_at >= stale):
+            continue  # a sibling process of this instance runs it, and it is beating
+        if not earlier_boot and run.status == VibecodeRun.Status.QUEUED and settings.VIBECODE_EXECUTOR == "worker":
             continue  # waiting for a free worker is not being dead
         result = {
             "status": "failed",
@@ -237,7 +283,10 @@ def runs_reap(*, scope: Q | None = None) -> int:
             "diff_id": None,
             "commit_message": None,
             "token_usage": _stored_token_totals(session_id=run.session_id, trace_id=run.trace_id),
-            "error": "The run was interrupted: the process executing it stopped. Send the request again.",
+            "error": (
+                "The run was interrupted: the process executing it stopped. "
+                "Send the request again with a new message_id."
+            ),
             "error_kind": "interrupted",
         }
         with transaction.atomic():

@@ -27,6 +27,7 @@ from testcases import sandbox
 from testcases.models import TestCase, TestRun
 from testcases.sandbox import SandboxResult, sandbox_run
 from vibegrapher.errors import InvalidInput, NotFound, SandboxUnavailable
+from vibegrapher.locks import rows_lock
 
 logger = logging.getLogger(__name__)
 
@@ -105,11 +106,14 @@ def _test_run_record(*, planned: _Planned, diff: Diff | None, result: SandboxRes
     """Store the result and broadcast `test_completed` once it is committed."""
     test_case = planned.test_case
     with transaction.atomic():
-        # The run took seconds: the test (or the diff) may have been deleted meanwhile.
+        # The run took seconds: the test (or the diff) may have been deleted meanwhile. Locked in the one
+        # order (vibegrapher/locks.py): the project (its event counter), the diff, then the test; a commit
+        # of the same diff locks the project and then the diff, so the two never deadlock.
+        _, diff_found = rows_lock(project_id=test_case.project_id, diff_id=diff.pk if diff is not None else None)
+        if diff is not None and not diff_found:
+            raise NotFound(f"Diff {diff.id} was deleted while its tests ran.")
         if not TestCase.objects.select_for_update().filter(pk=test_case.pk).exists():
             raise NotFound(f"Test {test_case.id} was deleted while it ran.")
-        if diff is not None and not Diff.objects.select_for_update().filter(pk=diff.pk).exists():
-            raise NotFound(f"Diff {diff.id} was deleted while its tests ran.")
         run = TestRun.objects.create(
             test_case=test_case,
             test_name=test_case.name,

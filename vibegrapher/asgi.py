@@ -12,7 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from sessions.vibecoder.executor import reaper_ensure  # noqa: E402
+from sessions.vibecoder.executor import boot_recover, reaper_ensure  # noqa: E402
 from sessions.vibecoder.provider import provider_warm_up  # noqa: E402
 from vibegrapher.asgi_handler import PooledASGIHandler  # noqa: E402
 from vibegrapher.routing import websocket_urlpatterns  # noqa: E402
@@ -36,6 +36,8 @@ async def application(scope, receive, send):
     await _router(scope, receive, send)
 
 
+# Runs this instance's previous boot left `running` (a kill -9, a crash) are interrupted before the first request.
+boot_recover(executes_runs=settings.VIBECODE_EXECUTOR != "worker")
 provider_warm_up()  # the first vibecode run would otherwise pay for it
 
 # Everything loaded so far (Django, DRF, the Agents SDK, openai's models) lives as long as the process.

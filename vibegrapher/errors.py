@@ -1,5 +1,6 @@
 """Domain errors and the one place that turns any error into `{"detail": ...}` JSON."""
 
+import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -7,6 +8,8 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -58,6 +61,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if exc.errors:
             body["errors"] = exc.errors
         return Response(body, status=exc.status_code)
+    from projects.repository import RepositoryError, RepositoryUnreadable  # projects imports this module
+
+    if isinstance(exc, RepositoryUnreadable):  # the server's storage: logged, and told as a sentence
+        logger.error("Repository error in %s", context.get("view"), exc_info=exc)
+        return Response({"detail": str(exc)}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    if isinstance(exc, RepositoryError):  # a git operation the project's state does not allow
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": "Request body is too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, exceptions.ValidationError):

@@ -1,6 +1,7 @@
 """Vibegrapher settings: every value comes from the environment (or a `.env` file), read once here."""
 
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -225,6 +226,10 @@ VIBECODE_EXECUTOR = os.environ.get("VIBECODE_EXECUTOR", "inline")
 RUN_HEARTBEAT_S = _env_float("RUN_HEARTBEAT_S", 10.0)
 RUN_STALE_AFTER_S = _env_float("RUN_STALE_AFTER_S", 60.0)
 RUN_REAPER_ENABLED = _env_bool("RUN_REAPER_ENABLED", True)
+# The name of the place a run-executing process runs in, the same across its restarts (a fly machine,
+# a container, a host). A process that starts marks the runs of an earlier boot of the same instance
+# interrupted at once; two processes executing runs side by side need names of their own.
+INSTANCE_NAME = os.environ.get("INSTANCE_NAME") or os.environ.get("FLY_MACHINE_ID") or socket.gethostname()
 WORKER_CONCURRENCY = _env_int("WORKER_CONCURRENCY", 20)
 # Seconds between database looks while waiting for a run executed by another process. The executing
 # process also says when a run ends, through the channel layer; only Redis carries that across

@@ -98,3 +98,12 @@ def test_a_new_repository_is_what_libgit2_would_have_written(media_root, tmp_pat
     assert (path / "workflow.py").read_text() == code + "y = 2\n"
     assert repository.repository_head(path=path) == second
     assert git(path, "reflog", "main", "--format=%gs") == "commit: Second"  # logged from the second commit on
+
+
+def test_a_missing_repository_folder_is_a_repository_error_with_a_sentence(tmp_path, settings):
+    settings.MEDIA_PATH = str(tmp_path)
+    path = repository.repository_path(slug="gone")
+    with pytest.raises(repository.RepositoryUnreadable, match="cannot be opened"):
+        repository.repository_file_at(path=path, sha="0" * 40)
+    with pytest.raises(repository.RepositoryUnreadable):
+        repository.repository_log(path=path)

@@ -105,3 +105,25 @@ async def test_a_message_to_a_session_deleted_meanwhile_is_404(session):
     with pytest.raises(NotFound, match="not found"):
         await sync_to_async(run_start)(session=stored, prompt="Anyone?", client_message_id=None)
     assert not await VibecodeRun.objects.filter(session_id=stored.pk).aexists()
+
+
+async def test_a_run_whose_base_code_cannot_be_read_fails_and_frees_its_session(api, provider, session):
+    import shutil
+
+    from projects import repository
+    from projects.models import Project
+
+    project = await Project.objects.aget(pk=session["project_id"])
+    shutil.rmtree(repository.repository_path(slug=project.slug))  # the git read of the base code fails
+    response = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Anyone?"})
+    print("POST with the repository folder gone ->", response.status_code, response.text[:300])
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "failed" and "cannot be opened" in body["error"]
+    run = await VibecodeRun.objects.aget(session_id=session["id"])
+    assert run.status == "failed"
+    told = await ConversationMessage.objects.filter(session_id=session["id"], role="system").alast()
+    assert told is not None and told.content == body["error"]
+    again = await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Again?"})
+    assert again.status_code == 200, "the session is not blocked by a run left running"
+    assert len(provider.requests) == 0

@@ -6,12 +6,14 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from model_double.script import evaluation, patch, text
 from projects.services import project_create
 from sessions.models import ConversationMessage, ProjectEvent, VibecodeRun
 from sessions.services import runs_reap
 from sessions.tests.test_vibecode_flow import PATCH
+from sessions.vibecoder import executor
 from tests.processes import free_port, start_worker, stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,7 +38,8 @@ async def test_worker_process_executes_a_queued_run(api, provider, worker_sessio
     assert response.status_code == 200, body
     assert body["status"] == "pending_human_review"
     run = await VibecodeRun.objects.aget(client_message_id=None, session_id=worker_session["id"])
-    assert run.status == "finished" and run.worker.count(":") == 2
+    assert run.status == "finished" and run.worker.startswith(f"{settings.INSTANCE_NAME}/")
+    assert run.worker != executor.INSTANCE, "executed by the worker process, not by this one"
 
 
 async def test_a_worker_whose_channel_layer_is_unreachable_keeps_executing_runs(

@@ -7,25 +7,27 @@ import asyncio
 import contextvars
 import logging
 import os
-import socket
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from projects import repository
 from sessions import events, services
 from sessions.models import ConversationMessage, VibecodeRun
-from sessions.vibecoder.loop import PROVIDER_ERRORS, RUN_LIMITS, RunScope, limit_error_text, vibecode
+from sessions.vibecoder.loop import PROVIDER_ERRORS, RUN_LIMITS, RunScope, TokenTotals, limit_error_text, vibecode
 from sessions.vibecoder.provider import provider_error_text
 
 logger = logging.getLogger(__name__)
 
-INSTANCE = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+# This process's boot identity, stored as the `worker` of each run it claims: "<instance>/<pid>-<start
+# time>". A later boot of the same instance knows from it that the run's process is gone (runs_recover_boot).
+INSTANCE = f"{settings.INSTANCE_NAME}/{services.boot_id(os.getpid()) or f'{os.getpid()}-{uuid.uuid4().hex[:8]}'}"
 _tasks: dict[str, "asyncio.Task[VibecodeRun | None]"] = {}
 _reapers: set[asyncio.Task] = set()
 
@@ -67,25 +69,27 @@ async def _heartbeat(run_id: str) -> None:
             logger.exception("Heartbeat of vibecode run %s failed", run_id)
 
 
-async def _failure(scope: RunScope, run: VibecodeRun, error: str, kind: str) -> dict[str, Any]:
+async def _failure(scope: RunScope | None, run: VibecodeRun, error: str, kind: str) -> dict[str, Any]:
+    """Record the reason in the conversation and give the failed result. `scope` is None when the run
+    failed before its scope could be built (its base code could not be read)."""
     await sync_to_async(services.message_record)(
-        session_id=scope.session_id,
-        project_id=scope.project_id,
-        run_id=scope.run_id,
+        session_id=run.session_id,
+        project_id=run.session.project_id,
+        run_id=run.id,
         role=ConversationMessage.Role.SYSTEM,
         agent=ConversationMessage.Agent.SYSTEM,
         content=error,
-        trace_id=scope.trace_id,
+        trace_id=run.trace_id,
     )
     return {
         "status": "failed",
-        "session_id": scope.session_id,
+        "session_id": str(run.session_id),
         "message_id": run.message_id,
-        "trace_id": scope.trace_id,
+        "trace_id": run.trace_id,
         "content": None,
         "diff_id": None,
         "commit_message": None,
-        "token_usage": scope.totals.as_dict(),
+        "token_usage": (scope.totals if scope is not None else TokenTotals()).as_dict(),
         "error": error,
         "error_kind": kind,
     }
@@ -108,11 +112,18 @@ async def run_execute(run_id: str) -> VibecodeRun | None:
 
 
 async def _execute(run: VibecodeRun) -> VibecodeRun:
+    """Everything after the claim is in here, so whatever fails, the run ends `failed` with the reason."""
     run_id = str(run.id)
-    scope = await asyncio.to_thread(_scope_for, run)  # pygit2: not in the shared database thread
+    scope: RunScope | None = None
     beat = asyncio.create_task(_heartbeat(run_id))
     try:
-        result = await vibecode(run, scope)
+        try:
+            scope = await asyncio.to_thread(_scope_for, run)  # pygit2: not in the shared database thread
+        except repository.RepositoryError as exc:
+            logger.error("Vibecode run %s: the base code cannot be read: %s", run_id, exc)
+            result = await _failure(None, run, f"The run could not start: {exc}", "internal")
+        else:
+            result = await vibecode(run, scope)
     except services.RunLost:
         raise
     except RUN_LIMITS as exc:
@@ -183,6 +194,26 @@ async def _reap_forever() -> None:
             if count:
                 logger.warning("Marked %d vibecode run(s) interrupted", count)
         await asyncio.sleep(settings.RUN_HEARTBEAT_S)
+
+
+def boot_recover(*, executes_runs: bool) -> None:
+    """At process start: runs an earlier boot of this instance left active are marked interrupted now.
+    Only a process that executes runs claims them (a web process in `worker` mode does not), so only
+    such a process may take the instance's earlier runs for dead."""
+    if not executes_runs:
+        return
+
+    def recover() -> int:
+        try:
+            return services.runs_recover_boot(worker=INSTANCE)
+        finally:
+            connections.close_all()  # this thread's own
+
+    # In a thread of its own: uvicorn imports the application inside its running event loop.
+    with ThreadPoolExecutor(1, thread_name_prefix="boot-recover") as pool:
+        count = pool.submit(recover).result()
+    if count:
+        logger.warning("Marked %d vibecode run(s) of an earlier boot of %s interrupted", count, settings.INSTANCE_NAME)
 
 
 def reaper_ensure() -> None:

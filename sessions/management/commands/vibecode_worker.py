@@ -63,6 +63,7 @@ class Command(BaseCommand):
         listener = asyncio.create_task(_listen_for_queued_runs(wake), name="queued-runs-listener")
         running: set[asyncio.Task] = set()
         logger.info("Vibecode worker %s started (concurrency %d)", executor.INSTANCE, concurrency)
+        await sync_to_async(executor.boot_recover)(executes_runs=True)
         next_reap = 0.0
         try:
             while not stopping.is_set():
