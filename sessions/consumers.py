@@ -3,40 +3,26 @@
 import asyncio
 import json
 import logging
-import uuid
-from collections import Counter
 from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from projects.models import Project
 from sessions import events
+from sessions.subscriptions import SubscribeRefused, Subscription, connections
 from vibegrapher.access import TOKEN_SUBPROTOCOL
 
-# Connections per project on this instance, for the heartbeat.
-_connections: Counter[str | None] = Counter()
 logger = logging.getLogger(__name__)
 CLOSE_NOT_FOUND = 4404  # no such project, or no such WebSocket path
 CLOSE_LAYER_UNAVAILABLE = 1011  # the channel layer (Redis) cannot be reached
 LAYER_UNAVAILABLE = "Live events are unavailable: the channel layer cannot be reached. Try again later."
-AFTER_LATEST = "latest"
-_MAX_SEQ = 2**63 - 1
 
 
 class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
-    """Messages are `{"type", "data"}` (SPEC section 7). A client that subscribed with `after` (a
-    sequence number, or `latest` for no replay) gets the stored events it missed, and every stored
-    event carries its `seq` beside them, so it can reconnect with `?after=<last seq>`."""
+    """Messages are `{"type", "data"}` (SPEC section 7); every stored event carries its `seq` beside
+    them, so a client can reconnect with `?after=<last seq>` and get the stored events it missed."""
 
-    project_id: str | None = None
-    with_seq = False
-    # Every stored event of the subscribed project up to this seq has been sent (or predates the
-    # subscription). Live events from several processes can arrive out of order, or be dropped by a
-    # full channel: a seq beyond the next one is sent after the missing ones, read from the database.
-    sent_upto = 0
     closed = False
     counted = False
     heartbeat: "asyncio.Task | None" = None
@@ -54,12 +40,16 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
             # must leave its group and the heartbeat's counts.
             await self._release()
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.subscription = Subscription(self.send_json)
+
     async def connect(self) -> None:
         # A browser that sent its token as a subprotocol needs one chosen back.
         await self.accept(
             subprotocol=TOKEN_SUBPROTOCOL if TOKEN_SUBPROTOCOL in self.scope.get("subprotocols", []) else None
         )
-        _connections[None] += 1
+        connections[None] += 1
         self.counted = True
         self.heartbeat = asyncio.create_task(self._heartbeat())
         project_id = self.scope["url_route"]["kwargs"].get("project_id")
@@ -78,7 +68,7 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         await self._unsubscribe()
         if self.counted:
             self.counted = False
-            _connections[None] -= 1
+            connections[None] -= 1
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -113,78 +103,29 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
             await super().dispatch(message)
 
     async def project_event(self, message: dict) -> None:
-        if self.project_id is None or message.get("group") != events.group_name(self.project_id):
-            return  # sent to a project this socket has left since (its seq numbers are another project's)
-        event = message["event"]
-        seq = event.get("seq")
-        if seq is None:
-            await self._send_event(event)
-            return
-        if seq <= self.sent_upto:
-            return  # already sent (replayed, or read from the database to fill a gap)
-        if seq > self.sent_upto + 1:
-            await self._send_stored(upto=seq - 1)  # committed before this one: it is in the database
-        await self._send_event(event)
-        self.sent_upto = seq
+        await self.subscription.project_event(message)
 
     async def _subscribe(self, project_id, *, after) -> bool:
-        if project_id in (None, ""):
-            await self._error('Subscribe needs a "project_id": the id of a project.')
-            return False
         try:
-            project_uuid = uuid.UUID(str(project_id))
-        except ValueError:
-            await self._error(f"Project {project_id!r} not found: project ids are UUIDs.")
-            return False
-        try:
-            after_seq = int(after) if after not in (None, "", AFTER_LATEST) else None
-        except (TypeError, ValueError):
-            await self._error(f'"after" must be an event sequence number or "{AFTER_LATEST}", not {after!r}.')
-            return False
-        if after_seq is not None:
-            after_seq = max(0, min(after_seq, _MAX_SEQ))  # beyond any stored seq; keeps the query in BIGINT range
-        if not await Project.objects.filter(pk=project_uuid).aexists():
-            await self._error(f"Project {project_id} not found.")
+            project_id, after_seq = await Subscription.project_checked(project_id, after)
+        except SubscribeRefused as exc:
+            await self._error(str(exc))
             return False
         await self._unsubscribe()
         if self.closed:  # the client left while the project was looked up
             return False
-        self.project_id = str(project_uuid)
-        _connections[self.project_id] += 1
+        self.subscription.start(project_id)
         # Joined the group before reading where the stored events stand: nothing falls in between.
-        await self.channel_layer.group_add(events.group_name(self.project_id), self.channel_name)
-        latest = await sync_to_async(events.event_seq_latest)(project_id=self.project_id)
-        await self.send_json(events.envelope(events.SUBSCRIBED, {"project_id": self.project_id}))
-        self.with_seq = after not in (None, "")
-        self.sent_upto = latest if after_seq is None else min(after_seq, latest)
-        if self.sent_upto < latest:
-            await self._send_stored(upto=latest)
+        await self.channel_layer.group_add(events.group_name(project_id), self.channel_name)
+        await self.send_json(events.envelope(events.SUBSCRIBED, {"project_id": project_id}))
+        await self.subscription.catch_up(after_seq)
         return True
-
-    async def _send_stored(self, *, upto: int) -> None:
-        """Send the stored events after `sent_upto` up to seq `upto`, in order, a page at a time."""
-        project_id = self.project_id
-        while project_id is not None and self.sent_upto < upto:
-            page = await sync_to_async(events.events_after)(
-                project_id=project_id, after=self.sent_upto, upto=upto, limit=events.REPLAY_PAGE
-            )
-            if not page:
-                self.sent_upto = upto  # numbers of events that were never stored (none today): nothing to send
-                return
-            for event in page:
-                await self._send_event(event)
-                self.sent_upto = event["seq"]
-
-    async def _send_event(self, event: dict) -> None:
-        await self.send_json(event if self.with_seq else {"type": event["type"], "data": event["data"]})
 
     async def _unsubscribe(self) -> str | None:
         """Leave the project's group; returns the id of the project left (None: there was none)."""
-        left = self.project_id
+        left = self.subscription.stop()
         if left is None:
             return None
-        _connections[left] -= 1
-        self.project_id = None
         try:
             await self.channel_layer.group_discard(events.group_name(left), self.channel_name)
         except RedisError as exc:
@@ -200,14 +141,19 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(settings.HEARTBEAT_INTERVAL_S)
-            if self.project_id is not None:  # renew the membership before the layer's group expiry drops it
-                await self.channel_layer.group_add(events.group_name(self.project_id), self.channel_name)
-            data = events.heartbeat_data(project_id=self.project_id, connections=_connections[self.project_id])
+            project_id = self.subscription.project_id
+            if project_id is not None:  # renew the membership before the layer's group expiry drops it
+                await self.channel_layer.group_add(events.group_name(project_id), self.channel_name)
+            data = events.heartbeat_data(project_id=project_id, connections=connections[project_id])
             await self.send_json(events.envelope(events.HEARTBEAT, data))
 
 
 class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
     """Any other WebSocket path: says which ones exist and closes, instead of failing the handshake."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.subscription = Subscription(self.send_json)
 
     async def connect(self) -> None:
         await self.accept()

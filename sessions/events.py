@@ -102,7 +102,19 @@ class _Sender:
         while True:
             group, messages = await self.queue.get()
             for message in messages:
-                await layer.group_send(group, message)
+                try:
+                    await layer.group_send(group, message)
+                except Exception as exc:  # noqa: BLE001  (the sender must outlive any layer failure)
+                    # The event is stored: subscribers get it by gap filling from the next event that
+                    # arrives, or by replay when they reconnect. The next events are still sent.
+                    event = message.get("event", {})
+                    logger.error(
+                        "Could not broadcast %s event seq %s to %s: %r",
+                        event.get("type", message.get("type")),
+                        event.get("seq"),
+                        group,
+                        exc,
+                    )
 
 
 _senders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sender]" = weakref.WeakKeyDictionary()

@@ -1,4 +1,5 @@
-"""The one ASGI router: HTTP goes to Django, WebSockets to the project event consumers."""
+"""The one ASGI router: HTTP goes to Django, WebSockets to the project event consumers, /socket.io/ to
+the Socket.IO server."""
 
 import gc
 import os
@@ -12,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from sessions.socketio_events import application as socketio_application  # noqa: E402
 from sessions.vibecoder.executor import boot_recover, reaper_ensure  # noqa: E402
 from sessions.vibecoder.provider import provider_warm_up  # noqa: E402
 from vibegrapher.asgi_handler import PooledASGIHandler  # noqa: E402
@@ -33,6 +35,9 @@ async def application(scope, receive, send):
     # The reaper runs in every serving process from its first request or socket on: runs that a
     # stopped process left `running` are marked interrupted even if this one never starts a run.
     reaper_ensure()
+    if scope["type"] in ("http", "websocket") and scope["path"].startswith("/socket.io/"):
+        await socketio_application(scope, receive, send)  # Socket.IO clients (both transports)
+        return
     await _router(scope, receive, send)
 
 

@@ -56,7 +56,7 @@ async def test_subscribe_message_on_plain_ws(socket_factory, project_id):
     await socket.send({"type": "subscribe", "project_id": project_id})
     assert await socket.receive() == {"type": "subscribed", "data": {"project_id": project_id}}
     sent = await publish(project_id, new_code="x = 1\n")
-    assert await socket.receive() == {"type": sent["type"], "data": sent["data"]}
+    assert await socket.receive() == sent  # stored: {"type", "data", "seq"}
 
 
 async def test_subscribe_to_unknown_project_is_an_error_and_the_socket_stays_open(socket_factory, project_id):
@@ -112,7 +112,7 @@ async def test_subscribing_to_another_project_leaves_the_first(socket_factory, p
     assert await socket.receive() == {"type": "subscribed", "data": {"project_id": second}}
     await publish(project_id, which="first")
     sent = await publish(second, which="second")
-    assert await socket.receive() == {"type": sent["type"], "data": sent["data"]}
+    assert await socket.receive() == sent
     assert await socket.communicator.receive_nothing(timeout=0.3)
 
 
@@ -141,15 +141,16 @@ async def test_published_event_reaches_every_subscriber_of_that_project_only(soc
         await socket.receive_until("subscribed")
 
     await publish(project_id, events.TEST_COMPLETED, test_name="quick", status="passed")
+    sent = await sync_to_async(events.event_seq_latest)(project_id=project_id)
     for socket in (first, second):
         message = await socket.receive()
         print("received:", message)
-        # SPEC section 7: every server message is {"type", "data"}.
-        assert message == {"type": "test_completed", "data": {"test_name": "quick", "status": "passed"}}
+        # SPEC section 7: every server message is {"type", "data"}; a stored one carries its seq, also without ?after=.
+        assert message == {"type": "test_completed", "data": {"test_name": "quick", "status": "passed"}, "seq": sent}
     assert await outsider.communicator.receive_nothing(timeout=0.3)
 
 
-async def test_after_latest_adds_seq_to_live_events_without_replaying(socket_factory, project_id):
+async def test_after_latest_sends_live_events_without_replaying(socket_factory, project_id):
     await publish(project_id, n=0)
     socket = await connected(socket_factory, f"/ws/projects/{project_id}?after=latest")
     await socket.receive_until("subscribed")
@@ -263,7 +264,7 @@ async def test_an_event_that_overtakes_earlier_ones_comes_after_them(socket_fact
     print("received:", [(m.get("seq"), m["data"]["n"]) for m in received])
     assert [m["data"]["n"] for m in received] == [1, 2, 3, 4]
     assert received[-1]["data"] == overtaking["data"]
-    assert all(("seq" in m) == bool(path_suffix) for m in received)
+    assert [m["seq"] for m in received] == [1, 2, 3, 4]
     assert await socket.communicator.receive_nothing(timeout=0.3), "the late event was already sent"
 
 
@@ -292,7 +293,7 @@ async def test_a_client_gone_during_the_replay_leaves_no_count_behind(project_id
     from vibegrapher.asgi import application
 
     await sync_to_async(_store_unsent)(project_id, 20)
-    before = consumers._connections[project_id], consumers._connections[None]
+    before = consumers.connections[project_id], consumers.connections[None]
     inbox: asyncio.Queue = asyncio.Queue()
     await inbox.put({"type": "websocket.connect"})
 
@@ -310,7 +311,7 @@ async def test_a_client_gone_during_the_replay_leaves_no_count_behind(project_id
     }
     with pytest.raises(OSError):
         await application(scope, inbox.get, send)
-    after = consumers._connections[project_id], consumers._connections[None]
+    after = consumers.connections[project_id], consumers.connections[None]
     print("connections (project, all) before:", before, "after:", after)
     assert after == before
 
@@ -433,13 +434,13 @@ async def test_an_event_of_a_project_left_is_not_sent_after_switching(project_id
     second = str((await sync_to_async(project_create)(name="Switched to")).id)
     late = (await sync_to_async(_store_unsent)(project_id, 5))[-1]
     consumer = ProjectEventsConsumer()
-    consumer.project_id, consumer.sent_upto, consumer.with_seq = second, 0, True
     sent: list[dict] = []
 
-    async def collect(content, close=False):
+    async def collect(content):
         sent.append(content)
 
-    consumer.send_json = collect
+    consumer.subscription.send = collect
+    consumer.subscription.start(second)
     await consumer.project_event({"type": "project.event", "group": events.group_name(project_id), "event": late})
     print("sent after switching:", sent)
     assert sent == []
@@ -457,7 +458,7 @@ async def test_an_unreachable_channel_layer_closes_the_socket_with_1011(socket_f
             "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},  # nothing listens there
         }
     }
-    before = consumers._connections[project_id], consumers._connections[None]
+    before = consumers.connections[project_id], consumers.connections[None]
     socket = socket_factory(path.format(project_id=project_id))
     connected, code = await socket.connect(timeout=10)
     outputs = [] if connected else [{"type": "websocket.close", "code": code}]
@@ -468,4 +469,4 @@ async def test_an_unreachable_channel_layer_closes_the_socket_with_1011(socket_f
     if connected:
         assert outputs[-1]["reason"] == consumers.LAYER_UNAVAILABLE
     await socket.communicator.wait(timeout=5)
-    assert (consumers._connections[project_id], consumers._connections[None]) == before
+    assert (consumers.connections[project_id], consumers.connections[None]) == before
