@@ -7,6 +7,7 @@ once, with `diff_id` null, since no diff will follow for that patch.
 """
 
 import asyncio
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from sessions import events
 from testcases.models import TestCase, TestRun
 from testcases.sandbox import SandboxResult
 from testcases.services import _plan, _Planned, _sandbox, _summary
+
+logger = logging.getLogger(__name__)
 
 IMPORT_CHECK = "import check"
 
