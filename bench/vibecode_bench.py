@@ -13,7 +13,10 @@ Redis channel layer), then measures over real HTTP and WebSocket connections:
 (b) wall time of N concurrent runs in N sessions when every model call takes 500 ms, divided by the
     time of one such run alone (1.0 would be perfect overlap);
 (c) p50/p99 time from the model double writing an answer to the matching `conversation_message`
-    event reaching a WebSocket client.
+    event reaching a WebSocket client;
+(d) the quick-test gate's wall time per patch (import check plus the project's quick tests in the
+    sandbox, read from the server's `quick-test gate:` log lines): in (a) (no quick tests) and in
+    runs of projects with one quick test.
 """
 
 import argparse
@@ -234,6 +237,14 @@ async def measure(args: argparse.Namespace, workdir: Path, database_url: str) ->
             await asyncio.sleep(0.2)
             await asyncio.gather(*(log.stop() for log in logs))
             loaded_latency = [value for log in logs for value in latencies(log, double)]
+
+            # (d) the quick-test gate, instant model, one quick test per project.
+            double.default_delay = 0
+            gate_pairs = await new_sessions(client, "d", min(args.runs, 10))
+            for project_id, session_id in gate_pairs:
+                test = {"name": "imports", "test_code": "import workflow\n", "quick_test": True}
+                await client.post(f"/projects/{project_id}/tests", json=test)
+                await one_run(client, session_id, "add a comment")
     finally:
         for worker in workers:
             worker.terminate()
@@ -243,6 +254,12 @@ async def measure(args: argparse.Namespace, workdir: Path, database_url: str) ->
             worker.wait(timeout=30)
         double.stop()
 
+    gate_ms: dict[int, list[float]] = {}
+    log_lines = [line for log in workdir.glob("*.log") for line in log.read_text(errors="replace").splitlines()]
+    for line in log_lines:
+        if "quick-test gate:" in line:
+            fields = dict(part.split("=", 1) for part in line.split("quick-test gate:", 1)[1].split())
+            gate_ms.setdefault(int(fields["quick_tests"]), []).append(float(fields["wall_ms"]))
     executing = f"{len(workers)} vibecode_worker process(es)" if workers else "the web process(es)"
     print(
         f"server: {args.server} ({args.web_workers} process(es)), runs executed by {executing}, "
@@ -266,6 +283,11 @@ async def measure(args: argparse.Namespace, workdir: Path, database_url: str) ->
         f"    during the {args.concurrent} concurrent runs: p50 {percentile(loaded_latency, 0.5):.1f} ms, "
         f"p99 {percentile(loaded_latency, 0.99):.1f} ms (n={len(loaded_latency)})  target p99 < 50 ms"
     )
+    for count, values in sorted(gate_ms.items()):
+        print(
+            f"(d) quick-test gate per patch, {count} quick test(s) + import check: median "
+            f"{statistics.median(values):.0f} ms, p90 {percentile(values, 0.9):.0f} ms (n={len(values)})"
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from sessions.models import ConversationMessage, VibecodeRun
 from sessions.vibecoder.memory import memory_clear
 from sessions.vibecoder.prompts import human_rejection_request
 from sessions.vibecoder.provider import NOT_CONFIGURED, provider_configured
+from testcases.gate import gate_attach
 from vibegrapher.errors import Conflict
 from vibegrapher.storable import without_nul
 
@@ -35,8 +36,10 @@ def diff_create_proposed(
     evaluator_reasoning: str,
     commit_message: str,
     messages: list[UUID],
+    gate_run_ids: list[UUID] | None = None,
 ) -> Diff:
-    """Store an evaluator-approved diff, link the round's messages to it, and broadcast `diff_created`."""
+    """Store an evaluator-approved diff, link the round's messages (and the quick-test gate's runs, as its
+    cached test results) to it, and broadcast `diff_created`."""
     # The evaluator's words come from a model; the code compiled, so it holds no NUL.
     evaluator_reasoning, commit_message = without_nul(evaluator_reasoning), without_nul(commit_message)
     with transaction.atomic():
@@ -60,6 +63,8 @@ def diff_create_proposed(
                 diff_id=diff.id, session_id=session_id, commit_message=commit_message, status=diff.status
             ),
         )
+        if gate_run_ids:
+            gate_attach(diff=diff, run_ids=gate_run_ids)
     return diff
 
 

@@ -19,6 +19,7 @@ from openai.types.shared import Reasoning
 from pydantic import BaseModel, Field
 
 from sessions.vibecoder.patching import PatchError, patch_apply
+from testcases.gate import GateOutcome, gate_run
 
 PATCH_APPLIED = "Patch applied"
 
@@ -57,12 +58,17 @@ class VibecodeContext:
     """What one vibecoder turn patches, and the proposal it produced."""
 
     code: str
+    # The project whose quick tests gate each patch; None runs no gate.
+    project_id: str | None = None
     proposal: str | None = None
     patch: str | None = None
     description: str | None = None
     patch_errors: list[str] = field(default_factory=list)
     # The call id of the first submit_patch call in the model's latest answer: the one applied.
     patch_call_id: str | None = None
+    # The gate's outcome for the applied proposal; every gate run of the turn, for the benchmark.
+    gate: GateOutcome | None = None
+    gate_runs: list[GateOutcome] = field(default_factory=list)
 
 
 def _check_syntax(code: str) -> None:
@@ -101,8 +107,18 @@ def _arguments_error(ctx: RunContextWrapper[VibecodeContext], error: Exception) 
     )
 
 
+def _gate_failure_text(outcome: GateOutcome) -> str:
+    lines = ["Error: the patch applies and compiles, but the project's quick tests fail on it; it was not applied."]
+    for name, status, error, output in outcome.failures:
+        lines.append(f"Test {name!r}: {status}" + (f" ({error})" if error else ""))
+        if output.strip():
+            lines.append(f"Output:\n{output.rstrip()}")
+    lines.append("Fix the patch so these tests pass and call submit_patch again.")
+    return "\n".join(lines)
+
+
 @function_tool(failure_error_function=_arguments_error)
-def submit_patch(ctx: RunContextWrapper[VibecodeContext], patch: str, description: str) -> str:
+async def submit_patch(ctx: RunContextWrapper[VibecodeContext], patch: str, description: str) -> str:
     """Apply a patch to workflow.py.
 
     Args:
@@ -126,6 +142,14 @@ def submit_patch(ctx: RunContextWrapper[VibecodeContext], patch: str, descriptio
         reason = f"{exc.msg} (line {exc.lineno}, column {exc.offset}): {(exc.text or '').rstrip()}"
         ctx.context.patch_errors.append(f"SyntaxError: {reason}")
         return f"Error: the patched file is not valid Python. SyntaxError: {reason}"
+    if ctx.context.project_id is not None:
+        outcome = await gate_run(project_id=ctx.context.project_id, workflow_code=new_code)
+        ctx.context.gate_runs.append(outcome)
+        if not outcome.passed:
+            text = _gate_failure_text(outcome)
+            ctx.context.patch_errors.append(text)
+            return text
+        ctx.context.gate = outcome
     ctx.context.proposal, ctx.context.patch, ctx.context.description = new_code, patch, description
     return f"{PATCH_APPLIED}: {description}"
 

@@ -45,6 +45,7 @@ from sessions.vibecoder.agent_definitions import (
 from sessions.vibecoder.memory import memory_open
 from sessions.vibecoder.patching import unified_diff
 from sessions.vibecoder.provider import model_provider, raw_response_pop
+from testcases.gate import gate_summary
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ async def _vibecoder_turn(scope: RunScope, memory, *, iteration: int, feedback: 
         request = prompts.vibecoder_retry(
             prompt=scope.prompt, code=scope.base_code, node_id=scope.node_id, feedback=feedback
         )
-    context = VibecodeContext(code=scope.base_code)
+    context = VibecodeContext(code=scope.base_code, project_id=scope.project_id)
     try:
         result = await Runner.run(
             vibecoder_agent(),
@@ -282,12 +283,14 @@ async def _vibecoder_turn(scope: RunScope, memory, *, iteration: int, feedback: 
     return context
 
 
-async def _evaluator_turn(scope: RunScope, memory, *, iteration: int, diff: str, new_code: str) -> Evaluation:
+async def _evaluator_turn(
+    scope: RunScope, memory, *, iteration: int, diff: str, new_code: str, tests: list[dict]
+) -> Evaluation:
     try:
         # One model call per review (SPEC: a run makes at most 3 evaluator calls).
         result = await Runner.run(
             evaluator_agent(),
-            prompts.evaluator_request(prompt=scope.prompt, diff=diff, new_code=new_code),
+            prompts.evaluator_request(prompt=scope.prompt, diff=diff, new_code=new_code, tests=tests),
             session=memory,
             max_turns=1,
             hooks=StepRecorder(scope, agent="evaluator", model=settings.EVALUATOR_MODEL, iteration=iteration),
@@ -341,7 +344,12 @@ async def _rounds(run: VibecodeRun, scope: RunScope, vibecoder_memory, evaluator
             return _result(scope, run, "answered", content=proposal.description)
         diff = await asyncio.to_thread(unified_diff, old=scope.base_code, new=proposal.proposal)
         evaluation = await _evaluator_turn(
-            scope, evaluator_memory, iteration=iteration, diff=diff, new_code=proposal.proposal
+            scope,
+            evaluator_memory,
+            iteration=iteration,
+            diff=diff,
+            new_code=proposal.proposal,
+            tests=gate_summary(proposal.gate),
         )
         if evaluation.approved:
             # A blank message would make the commit fall back to the default; the diff says so from the start.
@@ -357,6 +365,7 @@ async def _rounds(run: VibecodeRun, scope: RunScope, vibecoder_memory, evaluator
                 evaluator_reasoning=evaluation.reasoning,
                 commit_message=commit_message,
                 messages=[message.id for message in scope.step_messages if message.iteration == iteration],
+                gate_run_ids=proposal.gate.run_ids if proposal.gate else [],
             )
             return _result(
                 scope,

@@ -33,9 +33,18 @@ def vibecoder_retry(*, prompt: str, code: str, node_id: str | None, feedback: st
     )
 
 
-def evaluator_request(*, prompt: str, diff: str, new_code: str) -> str:
+def _test_lines(tests: list[dict]) -> str:
+    quick = [t for t in tests if t["name"] != "import check"]
+    if not quick:
+        return "Quick tests: the project has no quick tests (the patched module imports and its agents construct).\n\n"
+    listed = "\n".join(f"- {t['name']}: {t['status']}" for t in tests)
+    return f"Quick tests run on the patched workflow in the sandbox:\n{listed}\n\n"
+
+
+def evaluator_request(*, prompt: str, diff: str, new_code: str, tests: list[dict] | None = None) -> str:
     return (
         f"User request: {prompt}\n\nProposed change (unified diff):\n```diff\n{diff}```\n\n"
+        f"{_test_lines(tests or [])}"
         f"workflow.py after the change:\n{_code_block(new_code)}"
     )
 
