@@ -1,5 +1,5 @@
 """The quick-test gate: a proposed workflow runs the project's quick tests (and an import check) in the
-sandbox before the evaluator is asked about it.
+sandbox before the evaluator is asked about it. A project without quick tests runs nothing.
 
 The diff does not exist yet when the gate runs: its TestRuns are stored with `diff` null and attached
 (and broadcast as `test_completed`) when the diff is created. A gate that fails broadcasts its runs at
@@ -135,6 +135,9 @@ async def gate_run(*, project_id: UUID | str, workflow_code: str) -> GateOutcome
     """The whole gate from async code: database through sync_to_async, the sandbox in a thread."""
     started = time.perf_counter()
     plans = await sync_to_async(gate_plans)(project_id=project_id, workflow_code=workflow_code)
+    if not plans:
+        # No quick tests: nothing runs (a sandbox start costs seconds), as before the gate existed.
+        return GateOutcome(passed=True)
     import_result, results = await asyncio.to_thread(gate_sandbox, workflow_code=workflow_code, plans=plans)
     outcome = await sync_to_async(gate_record)(plans=plans, import_result=import_result, results=results, wall_ms=0)
     outcome.wall_ms = round((time.perf_counter() - started) * 1000)
