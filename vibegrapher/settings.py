@@ -9,7 +9,9 @@ from corsheaders.defaults import default_headers
 from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-load_dotenv(BASE_DIR / ".env")
+# pytest (>= 8.2) sets PYTEST_VERSION, inherited by the servers tests start: a developer's .env never leaks into tests.
+if "PYTEST_VERSION" not in os.environ:
+    load_dotenv(BASE_DIR / ".env")
 
 
 def _env_bool(name: str, default: bool) -> bool:
