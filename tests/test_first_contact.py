@@ -24,3 +24,12 @@ def test_first_start_says_it_created_the_sample_not_that_it_reset(capsys):
     call_command("seed_if_empty")
     out = capsys.readouterr().out
     assert "fresh database" in out, out
+
+
+@pytest.mark.django_db
+def test_docs_page_loads_swagger_ui_from_this_server_not_a_cdn(client):
+    response = client.get("/docs")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html, html
+    assert "swagger-ui-bundle.js" in html, html

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "projects",
     "sessions.apps.VibecodeSessionsConfig",
@@ -200,6 +201,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Edit OpenAI Agents SDK workflows by conversation: projects, sessions, diffs, tests.",
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # /docs works offline: Swagger UI's files come from drf-spectacular-sidecar, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
