@@ -6,6 +6,7 @@ import socket as socket_module
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,7 +27,7 @@ _real_connect = socket_module.socket.connect
 _real_connect_ex = socket_module.socket.connect_ex
 
 
-def _refuse_non_loopback(address: object) -> None:
+def _refuse_non_loopback(address: Any) -> None:
     """Tests reach only the project's own local servers: a connection anywhere else fails the test loudly."""
     if not isinstance(address, tuple):
         return  # a Unix socket path (PostgreSQL, Redis) stays on this machine
@@ -41,18 +42,18 @@ def _refuse_non_loopback(address: object) -> None:
     raise RuntimeError(f"Network access blocked in tests: tried to connect to {address!r}; only loopback is allowed.")
 
 
-def _guarded_connect(self: socket_module.socket, address: object) -> None:
+def _guarded_connect(self: socket_module.socket, address: Any) -> None:
     _refuse_non_loopback(address)
     _real_connect(self, address)
 
 
-def _guarded_connect_ex(self: socket_module.socket, address: object) -> int:
+def _guarded_connect_ex(self: socket_module.socket, address: Any) -> int:
     _refuse_non_loopback(address)
     return _real_connect_ex(self, address)
 
 
-socket_module.socket.connect = _guarded_connect  # type: ignore[method-assign]
-socket_module.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+socket_module.socket.connect = _guarded_connect  # type: ignore[method-assign,assignment]
+socket_module.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign,assignment]
 
 
 @pytest.fixture(autouse=True)
