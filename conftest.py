@@ -1,9 +1,12 @@
 """Fixtures shared by every test: an isolated media root, the model double, API and socket clients."""
 
+import ipaddress
 import json
+import socket as socket_module
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +22,38 @@ pytest_plugins = ["model_double.pytest_fixtures"]
 # otherwise start one, outside any test, in an event loop that lives on in the background. Tests call
 # `runs_reap` themselves; the servers and workers that tests start run their own.
 settings.RUN_REAPER_ENABLED = False
+
+_real_connect = socket_module.socket.connect
+_real_connect_ex = socket_module.socket.connect_ex
+
+
+def _refuse_non_loopback(address: Any) -> None:
+    """Tests reach only the project's own local servers: a connection anywhere else fails the test loudly."""
+    if not isinstance(address, tuple):
+        return  # a Unix socket path (PostgreSQL, Redis) stays on this machine
+    host = str(address[0])
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise RuntimeError(f"Network access blocked in tests: tried to connect to {address!r}; only loopback is allowed.")
+
+
+def _guarded_connect(self: socket_module.socket, address: Any) -> None:
+    _refuse_non_loopback(address)
+    _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket_module.socket, address: Any) -> int:
+    _refuse_non_loopback(address)
+    return _real_connect_ex(self, address)
+
+
+socket_module.socket.connect = _guarded_connect  # type: ignore[method-assign,assignment]
+socket_module.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign,assignment]
 
 
 @pytest.fixture(autouse=True)

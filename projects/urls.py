@@ -3,6 +3,7 @@ from django.urls import path
 from projects import views
 
 urlpatterns = [
+    path("", views.RootView.as_view()),
     path("health", views.HealthView.as_view()),
     path("projects", views.ProjectListView.as_view()),
     path("projects/<str:project_id>", views.ProjectDetailView.as_view()),

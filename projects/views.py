@@ -21,6 +21,25 @@ from testcases.sandbox import sandbox_capabilities
 from vibegrapher.openapi import errors
 
 
+class RootView(APIView):
+    """What a person opening the bare address sees: where the docs, the admin and the health check are."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "service": "vibegrapher",
+                "docs": "/docs",
+                "schema": "/schema",
+                "admin": f"/{settings.ADMIN_URL}",
+                "health": "/health",
+            }
+        )
+
+
 class HealthView(APIView):
     # Public, for load balancers and fly's health check, even when an API token is set.
     authentication_classes = []

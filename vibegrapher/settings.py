@@ -10,7 +10,9 @@ from corsheaders.defaults import default_headers
 from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-load_dotenv(BASE_DIR / ".env")
+# pytest (>= 8.2) sets PYTEST_VERSION, inherited by the servers tests start: a developer's .env never leaks into tests.
+if "PYTEST_VERSION" not in os.environ:
+    load_dotenv(BASE_DIR / ".env")
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -74,6 +76,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "projects",
     "sessions.apps.VibecodeSessionsConfig",
@@ -199,6 +202,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Edit OpenAI Agents SDK workflows by conversation: projects, sessions, diffs, tests.",
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # /docs works offline: Swagger UI's files come from drf-spectacular-sidecar, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],

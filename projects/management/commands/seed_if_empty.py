@@ -11,4 +11,5 @@ class Command(BaseCommand):
         if Project.objects.exists():
             self.stdout.write("Database already has projects; not seeding.")
             return
+        self.stdout.write("No projects yet (fresh database): creating the schema and the sample project.")
         call_command("reset_db")
