@@ -20,6 +20,7 @@ import pygit2
 from django.conf import settings
 
 WORKFLOW_FILE = "workflow.py"
+COMMIT_SHA = re.compile(r"[0-9a-fA-F]{40}")
 BRANCH = "main"
 _BRANCH_REF = f"refs/heads/{BRANCH}"
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,119}$")

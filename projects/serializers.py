@@ -14,6 +14,16 @@ class ProjectSerializer(OutputModelSerializer):
 
 class ProjectCreateSerializer(serializers.Serializer):
     name = StrictCharField(max_length=200, trim_whitespace=True)
+    code = StrictCharField(
+        required=False,
+        trim_whitespace=False,
+        allow_blank=True,
+        help_text='An existing workflow file to import; its text becomes the first commit ("Import workflow").',
+    )
+
+
+class ProjectCreatedSerializer(ProjectSerializer):
+    warning = serializers.CharField(required=False, help_text="Present when the imported code defines no Agent(...).")
 
 
 class NodeSerializer(serializers.Serializer):

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import connection
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,6 +13,7 @@ from projects.serializers import (
     CommitSerializer,
     HealthSerializer,
     NodeSerializer,
+    ProjectCreatedSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
     RevertSerializer,
@@ -53,12 +56,28 @@ class ProjectListView(APIView):
     def get(self, request: Request) -> Response:
         return Response(selectors.project_list())
 
-    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer, **errors(400, 413)})
+    @extend_schema(
+        request=ProjectCreateSerializer,
+        responses={201: ProjectCreatedSerializer, **errors(400, 413)},
+        description=(
+            "Without `code`, the repository starts with the starter workflow. With `code`, its first commit "
+            '("Import workflow") holds exactly that text; a syntax error is a 400 naming line and column and '
+            "creates nothing; code with no `Agent(...)` is accepted with a `warning`."
+        ),
+    )
     def post(self, request: Request) -> Response:
         data = ProjectCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        project = services.project_create(name=data.validated_data["name"])
-        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+        if "code" in data.validated_data:
+            project, warning = services.project_import(
+                name=data.validated_data["name"], code=data.validated_data["code"]
+            )
+        else:
+            project, warning = services.project_create(name=data.validated_data["name"]), None
+        body = ProjectSerializer(project).data
+        if warning is not None:
+            body = {**body, "warning": warning}
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ProjectDetailView(APIView):
@@ -77,6 +96,25 @@ class ProjectNodesView(APIView):
     def get(self, request: Request, project_id: str) -> Response:
         project = selectors.project_get(project_id=project_id)
         return Response(selectors.project_nodes(project=project))
+
+
+class ProjectWorkflowFileView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("commit", str, description="A full commit id of the project's repository; default main.")
+        ],
+        responses={
+            (200, "text/x-python"): OpenApiResponse(OpenApiTypes.STR, description="The workflow file."),
+            **errors(400, 404),
+        },
+        description='The workflow file as a download (`Content-Disposition: attachment; filename="workflow.py"`).',
+    )
+    def get(self, request: Request, project_id: str) -> HttpResponse:
+        project = selectors.project_get(project_id=project_id)
+        code = selectors.project_workflow_file(project=project, commit=request.query_params.get("commit"))
+        response = HttpResponse(code.encode("utf-8"), content_type="text/x-python; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="workflow.py"'
+        return response
 
 
 class ProjectCommitsView(APIView):
