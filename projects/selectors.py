@@ -8,6 +8,7 @@ from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
 from projects import repository
+from projects.graph import graph_svg, workflow_graph
 from projects.models import Project
 from projects.nodes import workflow_nodes
 from vibegrapher.errors import InvalidInput, NotFound
@@ -142,6 +143,14 @@ def project_workflow_file(*, project: Project, commit: str | None) -> str:
         return repository.repository_file_at(path=Path(project.repository_path), sha=commit.lower())
     except repository.RepositoryError as exc:
         raise NotFound(f"Project {project.id} has no commit {commit}.") from exc
+
+
+def project_graph(*, project: Project, commit: str | None) -> dict:
+    return workflow_graph(code=project_workflow_file(project=project, commit=commit))
+
+
+def project_graph_svg(*, project: Project, commit: str | None) -> str:
+    return graph_svg(code=project_workflow_file(project=project, commit=commit))
 
 
 def project_commits(*, project: Project) -> list[dict]:

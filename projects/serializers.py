@@ -33,6 +33,26 @@ class NodeSerializer(serializers.Serializer):
     line_end = serializers.IntegerField()
     tools = serializers.ListField(child=serializers.CharField())
     handoffs = serializers.ListField(child=serializers.CharField())
+    entry_point = serializers.BooleanField(help_text="True when a `Runner.run(...)` in the file starts this agent.")
+
+
+class GraphNodeSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField(allow_null=True)
+    kind = serializers.ChoiceField(choices=["agent", "tool"])
+    line_start = serializers.IntegerField()
+    line_end = serializers.IntegerField()
+
+
+class GraphEdgeSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    target = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["handoff", "tool", "agent_tool"])
+
+
+class GraphSerializer(serializers.Serializer):
+    nodes = GraphNodeSerializer(many=True)
+    edges = GraphEdgeSerializer(many=True)
 
 
 class CommitSerializer(serializers.Serializer):

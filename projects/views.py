@@ -11,6 +11,8 @@ from rest_framework.views import APIView
 from projects import selectors, services
 from projects.serializers import (
     CommitSerializer,
+    ErrorSerializer,
+    GraphSerializer,
     HealthSerializer,
     NodeSerializer,
     ProjectCreatedSerializer,
@@ -22,6 +24,10 @@ from sessions.events import channel_layer_status
 from sessions.vibecoder.provider import provider_status
 from testcases.sandbox import network_isolation_available
 from vibegrapher.openapi import errors
+
+COMMIT_PARAMETER = OpenApiParameter(
+    "commit", str, description="A full commit id of the project's repository; default main's head."
+)
 
 
 class HealthView(APIView):
@@ -100,9 +106,7 @@ class ProjectNodesView(APIView):
 
 class ProjectWorkflowFileView(APIView):
     @extend_schema(
-        parameters=[
-            OpenApiParameter("commit", str, description="A full commit id of the project's repository; default main.")
-        ],
+        parameters=[COMMIT_PARAMETER],
         responses={
             (200, "text/x-python"): OpenApiResponse(OpenApiTypes.STR, description="The workflow file."),
             **errors(400, 404),
@@ -115,6 +119,34 @@ class ProjectWorkflowFileView(APIView):
         response = HttpResponse(code.encode("utf-8"), content_type="text/x-python; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="workflow.py"'
         return response
+
+
+class ProjectGraphView(APIView):
+    @extend_schema(
+        parameters=[COMMIT_PARAMETER],
+        responses={200: GraphSerializer, **errors(400, 404)},
+        description="Agents and `@function_tool` tools as nodes, handoffs and tool uses as edges, read from the file.",
+    )
+    def get(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get(project_id=project_id)
+        graph = selectors.project_graph(project=project, commit=request.query_params.get("commit"))
+        return Response(GraphSerializer(graph).data)
+
+
+class ProjectGraphSvgView(APIView):
+    @extend_schema(
+        parameters=[COMMIT_PARAMETER],
+        responses={
+            (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.STR, description="The graph drawn by Graphviz."),
+            **errors(400, 404),
+            503: OpenApiResponse(ErrorSerializer, description="Graphviz `dot` is missing, failed or timed out."),
+        },
+    )
+    def get(self, request: Request, project_id: str) -> HttpResponse:
+        # A sync view: Django runs it in a worker thread, so the `dot` subprocess never blocks the event loop.
+        project = selectors.project_get(project_id=project_id)
+        svg = selectors.project_graph_svg(project=project, commit=request.query_params.get("commit"))
+        return HttpResponse(svg.encode("utf-8"), content_type="image/svg+xml; charset=utf-8")
 
 
 class ProjectCommitsView(APIView):
