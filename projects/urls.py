@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from projects import views
+from projects import git_http, views
 
 urlpatterns = [
+    re_path(r"^git/(?P<slug>[a-z0-9-]+)\.git/(?P<rest>.*)$", git_http.git_http),
     path("health", views.HealthView.as_view()),
     path("projects", views.ProjectListView.as_view()),
     path("projects/<str:project_id>", views.ProjectDetailView.as_view()),
