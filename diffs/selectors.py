@@ -2,7 +2,7 @@ from uuid import UUID
 
 from diffs.models import Diff
 from projects import repository
-from projects.graph import workflow_changes
+from projects.graph import graph_svg, workflow_changes
 from projects.models import Project
 from vibegrapher.errors import InvalidInput
 from vibegrapher.lookups import get_or_404
@@ -47,3 +47,9 @@ def diff_preview(*, diff: Diff) -> dict:
         "diff_content": diff.diff_content,
         "commit_message": diff.commit_message,
     }
+
+
+def diff_graphs(*, diff: Diff) -> tuple[str, str]:
+    """The workflow graph as SVG before and after the diff (runs `dot` twice: call it off the event loop)."""
+    before = diff_base_code(project_id=diff.project_id, base_commit=diff.base_commit)
+    return graph_svg(code=before), graph_svg(code=diff.new_code)
