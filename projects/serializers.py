@@ -25,6 +25,9 @@ class ProjectCreateSerializer(serializers.Serializer):
 class ProjectCreatedSerializer(ProjectSerializer):
     warning = serializers.CharField(required=False, help_text="Present when the imported code defines no Agent(...).")
 
+    class Meta(ProjectSerializer.Meta):
+        fields = [*PROJECT_FIELDS, "warning"]
+
 
 class NodeSerializer(serializers.Serializer):
     id = serializers.CharField()
