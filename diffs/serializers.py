@@ -38,7 +38,7 @@ class DiffStatusFilterSerializer(serializers.Serializer):
 class NodeChangeSerializer(serializers.Serializer):
     node = serializers.CharField(help_text="The agent's variable, as `id` in /projects/:id/nodes.")
     kind = serializers.ChoiceField(choices=["added", "removed", "changed"])
-    fields = serializers.ListField(child=serializers.CharField(), help_text="The Agent(...) arguments that differ.")
+    fields = serializers.ListField(child=serializers.CharField(), help_text="The Agent(...) arguments that differ.")  # type: ignore[assignment]  # DRF moves declared fields off the class
 
 
 class DiffPreviewSerializer(serializers.Serializer):

@@ -48,7 +48,7 @@ class GraphNodeSerializer(serializers.Serializer):
 
 
 class GraphEdgeSerializer(serializers.Serializer):
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # DRF moves declared fields off the class
     target = serializers.CharField()
     kind = serializers.ChoiceField(choices=["handoff", "tool", "agent_tool"])
 
