@@ -24,6 +24,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HOST=0.0.0.0 \
     PORT=8000
 
+# git: `git http-backend` serves clones (/git/<slug>.git); graphviz: `dot` draws /projects/:id/graph.svg.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git graphviz \
+    && rm -rf /var/lib/apt/lists/*
+
 # The unprivileged user the server runs as (scripts/docker-entrypoint switches to it).
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/vibegrapher \
         --shell /usr/sbin/nologin vibegrapher \

@@ -26,8 +26,9 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.urls import path, reverse
+from django.utils.safestring import mark_safe
 
-from diffs import services
+from diffs import selectors, services
 from diffs.models import Diff
 from sessions.models import VibecodeRun
 from sessions.vibecoder.executor import run_dispatch, run_wait
@@ -184,7 +185,11 @@ class DiffAdmin(admin.ModelAdmin):
         diff = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if diff is not None:
+            before_svg, after_svg = selectors.diff_graphs(diff=diff)
             extra.update(
+                # dot's own SVG output: labels are XML-escaped by dot, so it is safe to inline.
+                graph_before=mark_safe(before_svg),  # noqa: S308
+                graph_after=mark_safe(after_svg),  # noqa: S308
                 diff_lines=diff_lines(diff.diff_content),
                 test_rows=test_rows(diff.test_results),
                 reject_form=RejectForm(),

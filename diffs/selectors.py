@@ -2,6 +2,8 @@ from uuid import UUID
 
 from diffs.models import Diff
 from projects import repository
+from projects.graph import graph_svg, workflow_changes
+from projects.models import Project
 from vibegrapher.errors import InvalidInput
 from vibegrapher.lookups import get_or_404
 
@@ -28,15 +30,26 @@ def diff_list(
     return list(diffs)
 
 
+def diff_base_code(*, project_id: UUID | str, base_commit: str) -> str:
+    """The workflow file at a diff's base commit, read from git."""
+    slug = Project.objects.values_list("slug", flat=True).get(pk=project_id)
+    return repository.repository_file_at(path=repository.repository_path(slug=slug), sha=base_commit)
+
+
 def diff_preview(*, diff: Diff) -> dict:
-    """The file before (at the diff's base commit, read from git) and after the diff."""
-    original = repository.repository_file_at(
-        path=repository.repository_path(slug=diff.project.slug), sha=diff.base_commit
-    )
+    """The file before (at the diff's base commit) and after the diff, and the agents it changes."""
+    original = diff_base_code(project_id=diff.project_id, base_commit=diff.base_commit)
     return {
+        "changes": workflow_changes(before=original, after=diff.new_code),
         "diff_id": diff.id,
         "original_code": original,
         "preview_code": diff.new_code,
         "diff_content": diff.diff_content,
         "commit_message": diff.commit_message,
     }
+
+
+def diff_graphs(*, diff: Diff) -> tuple[str, str]:
+    """The workflow graph as SVG before and after the diff (runs `dot` twice: call it off the event loop)."""
+    before = diff_base_code(project_id=diff.project_id, base_commit=diff.base_commit)
+    return graph_svg(code=before), graph_svg(code=diff.new_code)

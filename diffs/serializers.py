@@ -35,12 +35,19 @@ class DiffStatusFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Diff.Status.choices, required=False)
 
 
+class NodeChangeSerializer(serializers.Serializer):
+    node = serializers.CharField(help_text="The agent's variable, as `id` in /projects/:id/nodes.")
+    kind = serializers.ChoiceField(choices=["added", "removed", "changed"])
+    fields = serializers.ListField(child=serializers.CharField(), help_text="The Agent(...) arguments that differ.")  # type: ignore[assignment]  # DRF moves declared fields off the class
+
+
 class DiffPreviewSerializer(serializers.Serializer):
     diff_id = serializers.UUIDField()
     original_code = serializers.CharField()
     preview_code = serializers.CharField()
     diff_content = serializers.CharField()
     commit_message = serializers.CharField()
+    changes = NodeChangeSerializer(many=True)
 
 
 class ReviewSerializer(serializers.Serializer):

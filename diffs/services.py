@@ -5,7 +5,9 @@ from uuid import UUID
 from django.db import transaction
 
 from diffs.models import Diff
+from diffs.selectors import diff_base_code
 from projects import repository
+from projects.graph import workflow_changes
 from projects.services import main_change
 from sessions import events
 from sessions import services as session_services
@@ -42,6 +44,7 @@ def diff_create_proposed(
     cached test results) to it, and broadcast `diff_created`."""
     # The evaluator's words come from a model; the code compiled, so it holds no NUL.
     evaluator_reasoning, commit_message = without_nul(evaluator_reasoning), without_nul(commit_message)
+    changes = workflow_changes(before=diff_base_code(project_id=project_id, base_commit=base_commit), after=new_code)
     with transaction.atomic():
         if run_id is not None:
             session_services.run_hold(run_id=run_id)
@@ -60,7 +63,11 @@ def diff_create_proposed(
             project_id=project_id,
             event_type=events.DIFF_CREATED,
             data=events.diff_created_data(
-                diff_id=diff.id, session_id=session_id, commit_message=commit_message, status=diff.status
+                diff_id=diff.id,
+                session_id=session_id,
+                commit_message=commit_message,
+                status=diff.status,
+                changes=changes,
             ),
         )
         if gate_run_ids:

@@ -1,5 +1,6 @@
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from uuid import UUID
 
 from django.db import connections
@@ -7,9 +8,10 @@ from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
 from projects import repository
+from projects.graph import graph_svg, workflow_graph
 from projects.models import Project
 from projects.nodes import workflow_nodes
-from vibegrapher.errors import NotFound
+from vibegrapher.errors import InvalidInput, NotFound
 from vibegrapher.lookups import get_or_404
 
 # The fields of a project as the API shows them (ProjectSerializer), in that order.
@@ -127,6 +129,28 @@ def project_get(*, project_id: UUID | str) -> Project:
 
 def project_nodes(*, project: Project) -> list[dict]:
     return workflow_nodes(code=project.current_code)
+
+
+def project_workflow_file(*, project: Project, commit: str | None) -> str:
+    """The workflow file at main's head, or at `commit` (a full 40-hex id) of this repository."""
+    if commit is None:
+        return project.current_code
+    if not repository.COMMIT_SHA.fullmatch(commit):
+        raise InvalidInput(
+            f"{commit!r} is not a commit id (40 hexadecimal digits).", errors={"commit": ["Not a commit id."]}
+        )
+    try:
+        return repository.repository_file_at(path=Path(project.repository_path), sha=commit.lower())
+    except repository.RepositoryError as exc:
+        raise NotFound(f"Project {project.id} has no commit {commit}.") from exc
+
+
+def project_graph(*, project: Project, commit: str | None) -> dict:
+    return workflow_graph(code=project_workflow_file(project=project, commit=commit))
+
+
+def project_graph_svg(*, project: Project, commit: str | None) -> str:
+    return graph_svg(code=project_workflow_file(project=project, commit=commit))
 
 
 def project_commits(*, project: Project) -> list[dict]:

@@ -10,6 +10,8 @@ from slugify import slugify
 
 from projects import repository
 from projects.models import Project
+from projects.nodes import workflow_nodes
+from projects.repository import WORKFLOW_FILE
 from projects.starter_code import STARTER_WORKFLOW
 from sessions.vibecoder.memory import memory_forget
 from vibegrapher.errors import Conflict, InvalidInput, NotFound
@@ -17,6 +19,8 @@ from vibegrapher.errors import Conflict, InvalidInput, NotFound
 logger = logging.getLogger(__name__)
 
 INITIAL_COMMIT_MESSAGE = "Initial agent code"
+IMPORT_COMMIT_MESSAGE = "Import workflow"
+NO_AGENT_WARNING = "The workflow defines no Agent(...); it has no nodes to edit until one is added."
 _SLUG_ATTEMPTS = 20
 
 
@@ -63,6 +67,30 @@ def project_create(*, name: str, code: str = STARTER_WORKFLOW, message: str = IN
         if staging.exists():
             repository.repository_discard(staging=staging)
     raise InvalidInput(f"Could not find a free slug for {name!r}; try another name.")
+
+
+def workflow_check(*, code: str) -> str | None:
+    """Raise InvalidInput naming the line and column when `code` does not compile; return a warning
+    when it compiles but defines no agent (the code is never executed)."""
+    try:
+        compile(code, WORKFLOW_FILE, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        if isinstance(exc, SyntaxError):
+            where = f"line {exc.lineno}, column {exc.offset}"
+            reason = exc.msg
+        else:  # e.g. a NUL byte in the source
+            where, reason = "line 1, column 1", str(exc)
+        raise InvalidInput(
+            f"The workflow does not compile: {reason} at {where}.",
+            errors={"code": [f"{reason} ({where})."]},
+        ) from exc
+    return None if workflow_nodes(code=code) else NO_AGENT_WARNING
+
+
+def project_import(*, name: str, code: str) -> tuple[Project, str | None]:
+    """Create a project whose first commit holds exactly `code`, after checking it compiles."""
+    warning = workflow_check(code=code)
+    return project_create(name=name, code=code, message=IMPORT_COMMIT_MESSAGE), warning
 
 
 def project_delete(*, project: Project) -> None:

@@ -1,13 +1,17 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from projects import views
+from projects import git_http, views
 
 urlpatterns = [
     path("", views.RootView.as_view()),
+    re_path(r"^git/(?P<slug>[a-z0-9-]+)\.git/(?P<rest>.*)$", git_http.git_http),
     path("health", views.HealthView.as_view()),
     path("projects", views.ProjectListView.as_view()),
     path("projects/<str:project_id>", views.ProjectDetailView.as_view()),
     path("projects/<str:project_id>/nodes", views.ProjectNodesView.as_view()),
+    path("projects/<str:project_id>/workflow.py", views.ProjectWorkflowFileView.as_view()),
+    path("projects/<str:project_id>/graph", views.ProjectGraphView.as_view()),
+    path("projects/<str:project_id>/graph.svg", views.ProjectGraphSvgView.as_view()),
     path("projects/<str:project_id>/commits", views.ProjectCommitsView.as_view()),
     path("projects/<str:project_id>/revert", views.ProjectRevertView.as_view()),
 ]

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import connection
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -9,8 +11,11 @@ from rest_framework.views import APIView
 from projects import selectors, services
 from projects.serializers import (
     CommitSerializer,
+    ErrorSerializer,
+    GraphSerializer,
     HealthSerializer,
     NodeSerializer,
+    ProjectCreatedSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
     RevertSerializer,
@@ -19,6 +24,10 @@ from sessions.events import channel_layer_status
 from sessions.vibecoder.provider import provider_status
 from testcases.sandbox import sandbox_capabilities
 from vibegrapher.openapi import errors
+
+COMMIT_PARAMETER = OpenApiParameter(
+    "commit", str, description="A full commit id of the project's repository; default main's head."
+)
 
 
 class RootView(APIView):
@@ -74,12 +83,28 @@ class ProjectListView(APIView):
     def get(self, request: Request) -> Response:
         return Response(selectors.project_list())
 
-    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer, **errors(400, 413)})
+    @extend_schema(
+        request=ProjectCreateSerializer,
+        responses={201: ProjectCreatedSerializer, **errors(400, 413)},
+        description=(
+            "Without `code`, the repository starts with the starter workflow. With `code`, its first commit "
+            '("Import workflow") holds exactly that text; a syntax error is a 400 naming line and column and '
+            "creates nothing; code with no `Agent(...)` is accepted with a `warning`."
+        ),
+    )
     def post(self, request: Request) -> Response:
         data = ProjectCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        project = services.project_create(name=data.validated_data["name"])
-        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+        if "code" in data.validated_data:
+            project, warning = services.project_import(
+                name=data.validated_data["name"], code=data.validated_data["code"]
+            )
+        else:
+            project, warning = services.project_create(name=data.validated_data["name"]), None
+        body = ProjectSerializer(project).data
+        if warning is not None:
+            body = {**body, "warning": warning}
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ProjectDetailView(APIView):
@@ -98,6 +123,51 @@ class ProjectNodesView(APIView):
     def get(self, request: Request, project_id: str) -> Response:
         project = selectors.project_get(project_id=project_id)
         return Response(selectors.project_nodes(project=project))
+
+
+class ProjectWorkflowFileView(APIView):
+    @extend_schema(
+        parameters=[COMMIT_PARAMETER],
+        responses={
+            (200, "text/x-python"): OpenApiResponse(OpenApiTypes.STR, description="The workflow file."),
+            **errors(400, 404),
+        },
+        description='The workflow file as a download (`Content-Disposition: attachment; filename="workflow.py"`).',
+    )
+    def get(self, request: Request, project_id: str) -> HttpResponse:
+        project = selectors.project_get(project_id=project_id)
+        code = selectors.project_workflow_file(project=project, commit=request.query_params.get("commit"))
+        response = HttpResponse(code.encode("utf-8"), content_type="text/x-python; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="workflow.py"'
+        return response
+
+
+class ProjectGraphView(APIView):
+    @extend_schema(
+        parameters=[COMMIT_PARAMETER],
+        responses={200: GraphSerializer, **errors(400, 404)},
+        description="Agents and `@function_tool` tools as nodes, handoffs and tool uses as edges, read from the file.",
+    )
+    def get(self, request: Request, project_id: str) -> Response:
+        project = selectors.project_get(project_id=project_id)
+        graph = selectors.project_graph(project=project, commit=request.query_params.get("commit"))
+        return Response(GraphSerializer(graph).data)
+
+
+class ProjectGraphSvgView(APIView):
+    @extend_schema(
+        parameters=[COMMIT_PARAMETER],
+        responses={
+            (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.STR, description="The graph drawn by Graphviz."),
+            **errors(400, 404),
+            503: OpenApiResponse(ErrorSerializer, description="Graphviz `dot` is missing, failed or timed out."),
+        },
+    )
+    def get(self, request: Request, project_id: str) -> HttpResponse:
+        # A sync view: Django runs it in a worker thread, so the `dot` subprocess never blocks the event loop.
+        project = selectors.project_get(project_id=project_id)
+        svg = selectors.project_graph_svg(project=project, commit=request.query_params.get("commit"))
+        return HttpResponse(svg.encode("utf-8"), content_type="image/svg+xml; charset=utf-8")
 
 
 class ProjectCommitsView(APIView):

@@ -208,8 +208,17 @@ def token_usage_data(message: ConversationMessage) -> dict[str, Any]:
     }
 
 
-def diff_created_data(*, diff_id: UUID | str, session_id: UUID | str, commit_message: str, status: str) -> dict:
-    return {"diff_id": str(diff_id), "session_id": str(session_id), "commit_message": commit_message, "status": status}
+def diff_created_data(
+    *, diff_id: UUID | str, session_id: UUID | str, commit_message: str, status: str, changes: list[dict]
+) -> dict:
+    """`changes` as `projects.graph.workflow_changes` gives them: which agents the diff adds, removes or changes."""
+    return {
+        "diff_id": str(diff_id),
+        "session_id": str(session_id),
+        "commit_message": commit_message,
+        "status": status,
+        "changes": changes,
+    }
 
 
 def code_changed_data(*, project_id: UUID | str, new_code: str, commit_sha: str, diff_id: UUID | str | None) -> dict:

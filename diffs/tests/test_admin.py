@@ -266,3 +266,21 @@ def test_run_quick_tests_in_the_sandbox(staff, pending):
     assert '<td class="test-passed">passed</td>' in html
     response = staff.post(action_url(diff, "run_tests"), follow=True)
     assert "not rerun" in page_messages(response)[0]
+
+
+def test_change_page_shows_the_graph_before_and_after_side_by_side(staff):
+    project, session = project_with_session(name="Admin Graph")
+    new_code = project.current_code.replace('name="Assistant"', 'name="Pirate Captain"')
+    assert new_code != project.current_code
+    diff = proposed_diff(project=project, session=session, new_code=new_code)
+    html = staff.get(change_url(diff)).content.decode()
+    before = html[html.index('id="diff-graph-before"') : html.index('id="diff-graph-after"')]
+    after = html[html.index('id="diff-graph-after"') :]
+    print(
+        "before has Assistant:",
+        ">Assistant</text>" in before,
+        "after has Pirate Captain:",
+        ">Pirate Captain</text>" in after,
+    )
+    assert "<svg" in before and ">Assistant</text>" in before
+    assert "<svg" in after and ">Pirate Captain</text>" in after.split("</figure>")[0]

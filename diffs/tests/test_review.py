@@ -48,7 +48,7 @@ async def test_preview_shows_the_file_before_and_after(api, pending):
     response = await api.get(f"/diffs/{diff.id}/preview")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"diff_id", "original_code", "preview_code", "diff_content", "commit_message"}
+    assert set(body) == {"diff_id", "original_code", "preview_code", "diff_content", "commit_message", "changes"}
     assert body["diff_id"] == str(diff.id)
     assert body["original_code"] == STARTER_WORKFLOW
     assert body["preview_code"] == PIRATE_CODE

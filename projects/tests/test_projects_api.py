@@ -34,7 +34,7 @@ PROJECT_FIELDS = {
     "created_at",
     "updated_at",
 }
-NODE_FIELDS = {"id", "name", "line_start", "line_end", "tools", "handoffs"}
+NODE_FIELDS = {"id", "name", "line_start", "line_end", "tools", "handoffs", "entry_point"}
 
 
 def is_utc(timestamp: str) -> bool:
@@ -370,7 +370,15 @@ async def test_nodes_of_the_triage_workflow(api):
     ]:
         start, end = span(variable)
         expected.append(
-            {"id": variable, "name": name, "line_start": start, "line_end": end, "tools": tools, "handoffs": handoffs}
+            {
+                "id": variable,
+                "name": name,
+                "line_start": start,
+                "line_end": end,
+                "tools": tools,
+                "handoffs": handoffs,
+                "entry_point": f"Runner.run({variable}" in TRIAGE_WORKFLOW or f"run_sync({variable}" in TRIAGE_WORKFLOW,
+            }
         )
     assert body == expected
 
@@ -388,6 +396,8 @@ async def test_nodes_of_the_starter_workflow(api):
             "line_end": start + 3,
             "tools": [],
             "handoffs": [],
+            "entry_point": "Runner.run_sync(assistant_agent" in STARTER_WORKFLOW
+            or "Runner.run(assistant_agent" in STARTER_WORKFLOW,
         }
     ]
 
