@@ -65,9 +65,18 @@ def start_worker(log_path: Path, poll: float = 0.05, **env: str) -> subprocess.P
 
 def start_web(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
     """A daphne instance on a free port; returns (process, base URL) once /health answers."""
+    return _start_server(["daphne", "-b", "127.0.0.1", "-p", "{port}"], log_path, env)
+
+
+def start_uvicorn(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
+    """The production server as scripts/start-web runs it (proxy headers on), on a free port."""
+    return _start_server(["uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--proxy-headers"], log_path, env)
+
+
+def _start_server(server: list[str], log_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vibegrapher.asgi:application"],
+        [sys.executable, "-m", *(arg.format(port=port) for arg in server), "vibegrapher.asgi:application"],
         cwd=ROOT,
         env=service_env(**env),
         stdout=log_path.open("w"),

@@ -1,10 +1,12 @@
 """The optional API token and the vibecode rate limit, as a client sees them."""
 
+import httpx
 import pytest
 from asgiref.sync import sync_to_async
 
 from model_double.script import text
 from projects.services import project_create
+from tests.processes import start_uvicorn, stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,3 +92,55 @@ async def test_rate_limit_without_its_redis_is_a_503_that_says_so(api, provider,
     assert response.status_code == 503
     assert "Redis is unreachable" in response.json()["detail"]
     assert len(provider.requests) == 0
+
+
+async def test_a_forwarded_for_header_does_not_make_a_new_client(api, no_provider, settings):
+    settings.VIBECODE_RATE = "3/min"
+    project = await sync_to_async(project_create)(name="Spoofed")
+    session = (await api.post(f"/projects/{project.id}/sessions", json={})).json()
+    answers = [
+        (
+            await api.post(
+                f"/sessions/{session['id']}/messages",
+                json={"prompt": "Hello?"},
+                headers={"X-Forwarded-For": f"203.0.113.{n}"},
+            )
+        ).status_code
+        for n in range(5)
+    ]
+    print("5 POSTs, each with another X-Forwarded-For, limit 3/min ->", answers)
+    assert answers[3:] == [429, 429]
+
+
+def _vibecode_posts(base_url: str, forwarded_for: list[str]) -> list[int]:
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        project = client.post("/projects", json={"name": "Behind a proxy"}).json()
+        session = client.post(f"/projects/{project['id']}/sessions", json={}).json()
+        return [
+            client.post(
+                f"/sessions/{session['id']}/messages", json={"prompt": "Hello?"}, headers={"X-Forwarded-For": address}
+            ).status_code
+            for address in forwarded_for
+        ]
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [
+        # The peer (127.0.0.1) is the trusted proxy: each forwarded client has its own count.
+        ("127.0.0.1", [503, 503, 429, 503]),
+        # The peer is not trusted: the header is ignored and all four are one client.
+        ("192.0.2.1", [503, 503, 429, 429]),
+    ],
+)
+def test_the_production_server_honours_forwarded_for_only_from_a_trusted_proxy(tmp_path, trusted, expected):
+    # No model provider: an admitted vibecode POST answers 503, a limited one 429 (the limit comes first).
+    process, base_url = start_uvicorn(
+        tmp_path / "uvicorn.log", VIBECODE_RATE="2/min", FORWARDED_ALLOW_IPS=trusted, OPENAI_API_KEY=""
+    )
+    try:
+        answers = _vibecode_posts(base_url, ["198.51.100.1", "198.51.100.1", "198.51.100.1", "198.51.100.2"])
+    finally:
+        stop(process)
+    print(f"FORWARDED_ALLOW_IPS={trusted}: 3 POSTs from one forwarded client, 1 from another ->", answers)
+    assert answers == expected

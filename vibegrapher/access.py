@@ -87,6 +87,12 @@ class VibecodeRateThrottle(SimpleRateThrottle):
     def get_cache_key(self, request: Request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
+    def get_ident(self, request: Request) -> str:
+        # The peer address as the server gives it, never X-Forwarded-For itself (DRF's default, which any
+        # client can vary per request): uvicorn's --proxy-headers puts the forwarded client there only
+        # for a peer in FORWARDED_ALLOW_IPS, the one place that decides which proxies are trusted.
+        return request.META.get("REMOTE_ADDR") or "unknown"
+
 
 def websocket_token(scope: dict) -> str | None:
     """The token a WebSocket client sent: Authorization header, `bearer` subprotocol, or ?token=."""
