@@ -62,7 +62,7 @@ class RateLimitUnavailable(exceptions.APIException):
 
 
 class VibecodeRateThrottle(SimpleRateThrottle):
-    """Vibecode requests per client (token or address); other methods are not counted."""
+    """Vibecode requests per client address; other methods are not counted."""
 
     scope = "vibecode"
 
