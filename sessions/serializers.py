@@ -24,7 +24,15 @@ class VibecodeSessionSerializer(OutputModelSerializer):
 
 class SessionCreateSerializer(serializers.Serializer):
     session_type = serializers.ChoiceField(choices=VibecodeSession.SessionType.choices, required=False)
-    node_id = StrictCharField(max_length=200, required=False, allow_null=True)
+    node_id = StrictCharField(
+        max_length=200,
+        required=False,
+        allow_null=True,
+        help_text=(
+            "The id of one of the project's nodes (GET /projects/:id/nodes). Makes session_type default to "
+            '"node"; with session_type "global" it is a 400, as is an unknown node.'
+        ),
+    )
 
 
 class ConversationMessageSerializer(OutputModelSerializer):
