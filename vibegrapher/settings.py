@@ -269,7 +269,7 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
-# Also the development server's (vibegrapher/devserver.py) and uvicorn's (vibegrapher/uvicorn_logging.json).
+# Also uvicorn's (vibegrapher/uvicorn_logging.json).
 LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 LOGGING = {
     "version": 1,
@@ -282,7 +282,6 @@ LOGGING = {
         "httpx2": {"level": "WARNING"},
         "openai": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
-        "daphne.access": {"level": "INFO"},  # the development server's access log (vibegrapher/devserver.py)
         "django.channels.server": {"level": "WARNING"},
     },
 }
