@@ -1,11 +1,11 @@
 from uuid import UUID
 
 from django.db.models import QuerySet
+from rest_framework.generics import get_object_or_404
 
 from projects import repository
 from projects.models import Project
 from projects.nodes import workflow_nodes
-from vibegrapher.lookups import get_or_404
 
 
 def project_list() -> QuerySet[Project]:
@@ -14,7 +14,7 @@ def project_list() -> QuerySet[Project]:
 
 
 def project_get(*, project_id: UUID | str) -> Project:
-    return get_or_404(Project.objects, pk=project_id, label="Project")
+    return get_object_or_404(Project.objects, pk=project_id)
 
 
 def project_nodes(*, project: Project) -> list[dict]:
