@@ -16,7 +16,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from sessions.socketio_events import application as socketio_application  # noqa: E402
 from sessions.vibecoder.executor import boot_recover, reaper_ensure  # noqa: E402
 from sessions.vibecoder.provider import provider_warm_up  # noqa: E402
-from vibegrapher.asgi_handler import ChunkedBodyASGIHandler  # noqa: E402
+from vibegrapher.asgi_handler import PooledASGIHandler  # noqa: E402
 from vibegrapher.routing import websocket_urlpatterns  # noqa: E402
 from vibegrapher.websocket_security import OriginValidator  # noqa: E402
 
@@ -25,7 +25,7 @@ _router = ProtocolTypeRouter(
         # /static/ (the admin's CSS and JS) is answered from the installed apps' static folders by
         # Django's own handler, under daphne and uvicorn alike and with DEBUG off; every other path
         # goes straight to Django, so API requests pay nothing for it.
-        "http": ASGIStaticFilesHandler(ChunkedBodyASGIHandler()),
+        "http": ASGIStaticFilesHandler(PooledASGIHandler(threads=settings.WEB_THREADS)),
         "websocket": OriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
