@@ -1,23 +1,15 @@
 from rest_framework import serializers
 
 from projects.models import Project
+from projects.selectors import PROJECT_FIELDS
+from vibegrapher.output_serializer import OutputModelSerializer
 from vibegrapher.strict_fields import StrictCharField, StrictRegexField
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(OutputModelSerializer):
     class Meta:
         model = Project
-        fields = [
-            "id",
-            "name",
-            "slug",
-            "repository_path",
-            "current_code",
-            "current_commit",
-            "current_branch",
-            "created_at",
-            "updated_at",
-        ]
+        fields = list(PROJECT_FIELDS)
 
 
 class ProjectCreateSerializer(serializers.Serializer):

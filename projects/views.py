@@ -72,7 +72,7 @@ class HealthView(APIView):
 class ProjectListView(APIView):
     @extend_schema(responses={200: ProjectSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        return Response(ProjectSerializer(selectors.project_list(), many=True).data)
+        return Response(selectors.project_list())
 
     @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer, **errors(400, 413)})
     def post(self, request: Request) -> Response:
@@ -85,7 +85,7 @@ class ProjectListView(APIView):
 class ProjectDetailView(APIView):
     @extend_schema(responses={200: ProjectSerializer, **errors(404)})
     def get(self, request: Request, project_id: str) -> Response:
-        return Response(ProjectSerializer(selectors.project_get(project_id=project_id)).data)
+        return Response(selectors.project_detail(project_id=project_id))
 
     @extend_schema(responses={204: None, **errors(404, 409)})
     def delete(self, request: Request, project_id: str) -> Response:

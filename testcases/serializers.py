@@ -1,10 +1,11 @@
 from rest_framework import serializers
 
 from testcases.models import TestCase, TestRun
+from vibegrapher.output_serializer import OutputModelSerializer
 from vibegrapher.strict_fields import StrictBooleanField, StrictCharField, StrictUUIDField
 
 
-class TestCaseSerializer(serializers.ModelSerializer):
+class TestCaseSerializer(OutputModelSerializer):
     project_id = serializers.UUIDField(read_only=True)
 
     class Meta:
@@ -24,7 +25,7 @@ class TestCaseUpdateSerializer(serializers.Serializer):
     quick_test = StrictBooleanField(required=False)
 
 
-class TestRunSerializer(serializers.ModelSerializer):
+class TestRunSerializer(OutputModelSerializer):
     test_case_id = serializers.UUIDField(read_only=True)
     diff_id = serializers.UUIDField(read_only=True, allow_null=True)
 

@@ -246,7 +246,8 @@ async def test_get_returns_the_project_with_its_code(api):
 
 
 async def test_get_is_what_the_serializer_makes_of_the_stored_row(api):
-    # After the row changes (a timestamp with microseconds, new code), GET shows the stored row, UTC as Z.
+    # GET /projects/:id reads the row without the serializer; after the row changes (a timestamp with
+    # microseconds, new code), it must still say what ProjectSerializer says of it.
     created = await create(api, "Changed")
     changed_at = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
     await sync_to_async(Project.objects.filter(pk=created["id"]).update)(
