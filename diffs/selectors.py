@@ -1,15 +1,16 @@
 from uuid import UUID
 
+from rest_framework.generics import get_object_or_404
+
 from diffs.models import Diff
 from projects import repository
 from projects.graph import graph_svg, workflow_changes
 from projects.models import Project
 from vibegrapher.errors import InvalidInput
-from vibegrapher.lookups import get_or_404
 
 
 def diff_get(*, diff_id: UUID | str) -> Diff:
-    return get_or_404(Diff.objects.select_related("project", "session"), pk=diff_id, label="Diff")
+    return get_object_or_404(Diff.objects.select_related("project", "session"), pk=diff_id)
 
 
 def diff_list(

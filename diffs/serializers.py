@@ -1,11 +1,10 @@
 from rest_framework import serializers
 
 from diffs.models import Diff
-from vibegrapher.output_serializer import OutputModelSerializer
 from vibegrapher.strict_fields import StrictBooleanField, StrictCharField
 
 
-class DiffSerializer(OutputModelSerializer):
+class DiffSerializer(serializers.ModelSerializer):
     session_id = serializers.UUIDField(read_only=True, allow_null=True, help_text="null once the session is deleted")
     project_id = serializers.UUIDField(read_only=True)
 

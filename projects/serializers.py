@@ -2,11 +2,10 @@ from rest_framework import serializers
 
 from projects.models import Project
 from projects.selectors import PROJECT_FIELDS
-from vibegrapher.output_serializer import OutputModelSerializer
 from vibegrapher.strict_fields import StrictCharField, StrictRegexField
 
 
-class ProjectSerializer(OutputModelSerializer):
+class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = list(PROJECT_FIELDS)

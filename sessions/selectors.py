@@ -1,11 +1,12 @@
 from uuid import UUID
 
+from rest_framework.generics import get_object_or_404
+
 from sessions.models import ConversationMessage, VibecodeSession
-from vibegrapher.lookups import get_or_404
 
 
 def session_get(*, session_id: UUID | str) -> VibecodeSession:
-    return get_or_404(VibecodeSession.objects.select_related("project"), pk=session_id, label="Session")
+    return get_object_or_404(VibecodeSession.objects.select_related("project"), pk=session_id)
 
 
 def session_list(*, project_id: UUID | str) -> list[VibecodeSession]:
@@ -17,4 +18,4 @@ def message_list(*, session_id: UUID | str) -> list[ConversationMessage]:
 
 
 def message_get(*, message_id: UUID | str) -> ConversationMessage:
-    return get_or_404(ConversationMessage.objects, pk=message_id, label="Message")
+    return get_object_or_404(ConversationMessage.objects, pk=message_id)

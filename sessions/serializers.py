@@ -1,11 +1,10 @@
 from rest_framework import serializers
 
 from sessions.models import ConversationMessage, VibecodeSession
-from vibegrapher.output_serializer import OutputModelSerializer
 from vibegrapher.strict_fields import StrictCharField
 
 
-class VibecodeSessionSerializer(OutputModelSerializer):
+class VibecodeSessionSerializer(serializers.ModelSerializer):
     project_id = serializers.UUIDField(read_only=True)
 
     class Meta:
@@ -35,8 +34,8 @@ class SessionCreateSerializer(serializers.Serializer):
     )
 
 
-class ConversationMessageSerializer(OutputModelSerializer):
-    """Declared field by field, built once per class (OutputModelSerializer): it runs for every
+class ConversationMessageSerializer(serializers.ModelSerializer):
+    """Declared field by field, built once per class (serializers.ModelSerializer): it runs for every
     broadcast step."""
 
     id = serializers.UUIDField(read_only=True)

@@ -1,11 +1,12 @@
 from uuid import UUID
 
+from rest_framework.generics import get_object_or_404
+
 from testcases.models import TestCase
-from vibegrapher.lookups import get_or_404
 
 
 def test_case_get(*, test_id: UUID | str) -> TestCase:
-    return get_or_404(TestCase.objects.select_related("project"), pk=test_id, label="Test")
+    return get_object_or_404(TestCase.objects.select_related("project"), pk=test_id)
 
 
 def test_case_list(*, project_id: UUID | str, quick_only: bool = False) -> list[TestCase]:

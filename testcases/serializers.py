@@ -1,11 +1,10 @@
 from rest_framework import serializers
 
 from testcases.models import TestCase, TestRun
-from vibegrapher.output_serializer import OutputModelSerializer
 from vibegrapher.strict_fields import StrictBooleanField, StrictCharField, StrictUUIDField
 
 
-class TestCaseSerializer(OutputModelSerializer):
+class TestCaseSerializer(serializers.ModelSerializer):
     project_id = serializers.UUIDField(read_only=True)
 
     class Meta:
@@ -25,7 +24,7 @@ class TestCaseUpdateSerializer(serializers.Serializer):
     quick_test = StrictBooleanField(required=False)
 
 
-class TestRunSerializer(OutputModelSerializer):
+class TestRunSerializer(serializers.ModelSerializer):
     test_case_id = serializers.UUIDField(read_only=True)
     diff_id = serializers.UUIDField(read_only=True, allow_null=True)
 

@@ -82,24 +82,19 @@ INSTALLED_APPS = [
     "sessions.apps.VibecodeSessionsConfig",
     "diffs",
     "testcases",
-    "vibegrapher.apps.VibegrapherConfig",  # system checks, connection handling
+    "vibegrapher.apps.VibegrapherConfig",  # database connection handling
 ]
 
-# Django's own middleware, minus a thread hop per method on async views (vibegrapher/middleware.py).
-# Django's deploy checks look for its own dotted paths; vibegrapher/checks.py checks the subclasses.
-SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
 MIDDLEWARE = [
-    "vibegrapher.middleware.SecurityMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "vibegrapher.middleware.SessionMiddleware",
-    "vibegrapher.middleware.CommonMiddleware",
-    "vibegrapher.middleware.CsrfViewMiddleware",
-    "vibegrapher.middleware.AuthenticationMiddleware",
-    "vibegrapher.middleware.MessageMiddleware",
-    "vibegrapher.middleware.XFrameOptionsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-# The admin's URL prefix. The session, CSRF, authentication and messages middleware act on it alone
-# (vibegrapher/middleware.py): the API authenticates by token and DRF exempts its views from CSRF.
 ADMIN_URL = "admin/"
 
 ROOT_URLCONF = "vibegrapher.urls"
@@ -269,7 +264,7 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
-# Also the development server's (vibegrapher/devserver.py) and uvicorn's (vibegrapher/uvicorn_logging.json).
+# Also uvicorn's (vibegrapher/uvicorn_logging.json).
 LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 LOGGING = {
     "version": 1,
@@ -282,7 +277,6 @@ LOGGING = {
         "httpx2": {"level": "WARNING"},
         "openai": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
-        "daphne.access": {"level": "INFO"},  # the development server's access log (vibegrapher/devserver.py)
         "django.channels.server": {"level": "WARNING"},
     },
 }

@@ -143,7 +143,7 @@ async def test_commit_of_a_diff_not_human_approved_is_409(api, make, no_provider
 async def test_commit_of_unknown_diff_is_404(api):
     status, body = await commit(api, uuid.uuid4())
     assert status == 404
-    assert "not found" in body["detail"]
+    assert body["detail"] == "No Diff matches the given query."
 
 
 @pytest.mark.parametrize("body", [{"commit_message": ""}, {"commit_message": ["x"]}, {"commit_message": "x" * 5001}])

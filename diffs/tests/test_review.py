@@ -69,7 +69,7 @@ async def test_preview_reads_the_base_commit_even_after_main_moved(api, pending)
 async def test_preview_of_unknown_diff_is_404(api):
     response = await api.get(f"/diffs/{uuid.uuid4()}/preview")
     assert response.status_code == 404
-    assert "not found" in response.json()["detail"]
+    assert response.json()["detail"] == "No Diff matches the given query."
     assert (await api.get("/diffs/not-a-uuid/preview")).status_code == 404
 
 
@@ -167,7 +167,7 @@ async def test_malformed_json_is_400(api, pending):
 async def test_review_of_unknown_diff_is_404(api):
     status, body = await review(api, uuid.uuid4(), {"approved": True})
     assert status == 404
-    assert "not found" in body["detail"]
+    assert body["detail"] == "No Diff matches the given query."
 
 
 # --- reject ------------------------------------------------------------------------------------------

@@ -162,7 +162,7 @@ async def test_run_of_an_unknown_test_is_404(api):
     for test_id in (uuid.uuid4(), "not-a-uuid"):
         response = await api.post(f"/tests/{test_id}/run")
         assert response.status_code == 404
-        assert "not found" in response.json()["detail"]
+        assert response.json()["detail"] in ("Not found.", "No TestCase matches the given query.")
 
 
 # --- POST /diffs/:id/test --------------------------------------------------------------------------
@@ -357,7 +357,7 @@ async def test_malformed_json_is_400_big_body_413_and_unknown_diff_404(api, tria
     for diff_id in (uuid.uuid4(), "nope"):
         response = await api.post(f"/diffs/{diff_id}/test", json={})
         assert response.status_code == 404
-        assert "not found" in response.json()["detail"]
+        assert response.json()["detail"] in ("Not found.", "No Diff matches the given query.")
 
 
 async def test_a_project_without_quick_tests_runs_nothing(api, triage):
