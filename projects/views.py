@@ -101,7 +101,7 @@ class ProjectListView(APIView):
             )
         else:
             project, warning = services.project_create(name=data.validated_data["name"]), None
-        body = ProjectSerializer(project).data
+        body: dict = ProjectSerializer(project).data
         if warning is not None:
             body = {**body, "warning": warning}
         return Response(body, status=status.HTTP_201_CREATED)

@@ -112,7 +112,7 @@ async def test_preview_and_diff_created_name_the_agent_that_changed(api):
     print("changes:", preview["changes"])
     assert preview["changes"] == [{"node": "assistant_agent", "kind": "changed", "fields": ["instructions"]}]
     event = await ProjectEvent.objects.filter(project_id=project.id, type="diff_created").alast()
-    assert event.data["changes"] == preview["changes"]
+    assert event is not None and event.data["changes"] == preview["changes"]
 
 
 def test_changes_name_added_removed_and_changed_agents():
