@@ -199,8 +199,9 @@ async def _reap_forever() -> None:
 def boot_recover(*, executes_runs: bool) -> None:
     """At process start: runs an earlier boot of this instance left active are marked interrupted now.
     Only a process that executes runs claims them (a web process in `worker` mode does not), so only
-    such a process may take the instance's earlier runs for dead."""
-    if not executes_runs:
+    such a process may take the instance's earlier runs for dead. Part of the reaper's work: off with
+    RUN_REAPER_ENABLED (as in the test process, which imports the application before its database exists)."""
+    if not executes_runs or not settings.RUN_REAPER_ENABLED:
         return
 
     def recover() -> int:
