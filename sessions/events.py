@@ -21,8 +21,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from projects.models import Project
-from sessions.models import ConversationMessage, ProjectEvent
-from sessions.serializers import ConversationMessageSerializer
+from sessions.models import ConversationMessage, ProjectEvent, VibecodeRun
+from sessions.serializers import ERROR_KINDS, RESULT_STATUSES, ConversationMessageSerializer
+from sessions.vibecoder.tokens import TokenTotals
 from vibegrapher.counters import counter_advance
 from vibegrapher.storable import without_nul
 
@@ -218,6 +219,43 @@ def diff_created_data(
         "commit_message": commit_message,
         "status": status,
         "changes": changes,
+    }
+
+
+def vibecode_result_data(
+    run: VibecodeRun,
+    *,
+    status: str,
+    token_usage: TokenTotals | None,
+    content: str | None = None,
+    diff_id: UUID | str | None = None,
+    commit_message: str | None = None,
+    evaluator_reasoning: str | None = None,
+    final_feedback: str | None = None,
+    error: str | None = None,
+    error_kind: str | None = None,
+) -> dict[str, Any]:
+    """A run's result: the `vibecode_response` event, the REST answer (stored on the run) and the 202
+    body (`processing`, `token_usage` null). Every field is always present, null when it does not
+    apply; `VibecodeResultSerializer` documents the same fields. `error_kind` says why a `failed` run
+    failed: "provider" (answered 502), "limit", "internal" or "interrupted"."""
+    if status not in RESULT_STATUSES:
+        raise ValueError(f"Unknown vibecode result status {status!r}")
+    if (error_kind is not None) != (status == "failed") or error_kind not in (None, *ERROR_KINDS):
+        raise ValueError(f"A {status!r} result cannot have error_kind {error_kind!r}")
+    return {
+        "status": status,
+        "session_id": str(run.session_id),
+        "message_id": run.message_id,
+        "trace_id": run.trace_id,
+        "content": content,
+        "diff_id": str(diff_id) if diff_id else None,
+        "commit_message": commit_message,
+        "evaluator_reasoning": evaluator_reasoning,
+        "final_feedback": final_feedback,
+        "token_usage": token_usage.as_dict() if token_usage is not None else None,
+        "error": error,
+        "error_kind": error_kind,
     }
 
 

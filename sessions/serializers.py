@@ -83,16 +83,39 @@ class MessageCreateSerializer(serializers.Serializer):
     message_id = StrictCharField(max_length=200, required=False, allow_null=True)
 
 
+RESULT_STATUSES = ["processing", "pending_human_review", "answered", "max_iterations", "failed"]
+ERROR_KINDS = ["provider", "limit", "internal", "interrupted"]
+
+
+class TokenUsageSerializer(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    cached_tokens = serializers.IntegerField()
+    reasoning_tokens = serializers.IntegerField()
+    model_calls = serializers.IntegerField()
+
+
 class VibecodeResultSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(
-        choices=["processing", "pending_human_review", "answered", "max_iterations", "failed"]
-    )
+    """The fields of `events.vibecode_result_data`, for the schema: every one is always present."""
+
+    status = serializers.ChoiceField(choices=RESULT_STATUSES)
     session_id = serializers.UUIDField()
     message_id = serializers.CharField()
-    trace_id = serializers.CharField(required=False)
-    content = serializers.CharField(allow_null=True, required=False)
-    diff_id = serializers.UUIDField(allow_null=True, required=False)
-    commit_message = serializers.CharField(allow_null=True, required=False)
-    final_feedback = serializers.CharField(allow_null=True, required=False)
-    token_usage = serializers.DictField(required=False)
-    error = serializers.CharField(allow_null=True, required=False)
+    trace_id = serializers.CharField()
+    content = serializers.CharField(allow_null=True, help_text="The vibecoder's answer or its patch's description.")
+    diff_id = serializers.UUIDField(allow_null=True, help_text="The proposed diff (`pending_human_review`).")
+    commit_message = serializers.CharField(allow_null=True, help_text="The evaluator's (`pending_human_review`).")
+    evaluator_reasoning = serializers.CharField(
+        allow_null=True, help_text="Why the evaluator approved (`pending_human_review`)."
+    )
+    final_feedback = serializers.CharField(allow_null=True, help_text="The last rejection (`max_iterations`).")
+    token_usage = TokenUsageSerializer(
+        allow_null=True, help_text="The run's total over both agents and all rounds; null while `processing`."
+    )
+    error = serializers.CharField(allow_null=True, help_text="Null unless the run failed or hit the round limit.")
+    error_kind = serializers.ChoiceField(
+        choices=ERROR_KINDS,
+        allow_null=True,
+        help_text="Why a `failed` run failed: `provider` (the answer is 502), `limit`, `internal`, `interrupted`.",
+    )

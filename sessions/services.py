@@ -10,8 +10,10 @@ from django.utils import timezone
 from projects import repository
 from projects.models import Project
 from projects.selectors import project_nodes
+from sessions import events
 from sessions.models import ConversationMessage, VibecodeRun, VibecodeSession
 from sessions.vibecoder.memory import memory_clear, memory_open
+from sessions.vibecoder.tokens import TokenTotals
 from vibegrapher.counters import counter_advance
 from vibegrapher.errors import Conflict, InvalidInput, NotFound
 from vibegrapher.storable import without_nul
@@ -87,8 +89,6 @@ def message_create(*, session_id, **fields) -> ConversationMessage:
 def message_record(*, session_id, project_id, run_id=None, **fields) -> ConversationMessage:
     """Store a message and broadcast it (`conversation_message`, plus `token_usage` when it has usage).
     A step of run `run_id` is stored only while that run still holds its session (see `run_hold`)."""
-    from sessions import events
-
     with transaction.atomic():
         if run_id is not None:
             run_hold(run_id=run_id)
@@ -106,8 +106,6 @@ def run_start(
     """Store the user's message and a queued run. Returns (run, created); an earlier run with the same
     client message id is returned instead of starting a new one. The message shows `request_text`
     when given (what the person asked), while the vibecoder is given `prompt`."""
-    from sessions import events
-
     if client_message_id:
         earlier = _run_known_by(session=session, message_id=client_message_id)
         if earlier is not None:
@@ -176,8 +174,6 @@ def run_claim(*, run_id, worker: str) -> bool:
 
 def run_finish(*, run: VibecodeRun, status: str, result: dict) -> VibecodeRun:
     """Store the outcome and broadcast `vibecode_response`."""
-    from sessions import events
-
     result = without_nul(result)
     with transaction.atomic():
         finished_at = timezone.now()
@@ -255,8 +251,6 @@ def runs_reap(*, scope: Q | None = None) -> int:
     """Mark active runs (all, or those in `scope`) whose executing process stopped beating, or that an
     earlier boot of this process's instance owned, as `interrupted`, and say so (`vibecode_response`).
     Returns how many."""
-    from sessions import events
-
     stale = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_S)
     reaped = 0
     dead = Q(created_at__lt=stale) & (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
@@ -274,21 +268,16 @@ def runs_reap(*, scope: Q | None = None) -> int:
             continue  # a sibling process of this instance runs it, and it is beating
         if not earlier_boot and run.status == VibecodeRun.Status.QUEUED and settings.VIBECODE_EXECUTOR == "worker":
             continue  # waiting for a free worker is not being dead
-        result = {
-            "status": "failed",
-            "session_id": str(run.session_id),
-            "message_id": run.message_id,
-            "trace_id": run.trace_id,
-            "content": None,
-            "diff_id": None,
-            "commit_message": None,
-            "token_usage": _stored_token_totals(session_id=run.session_id, trace_id=run.trace_id),
-            "error": (
+        result = events.vibecode_result_data(
+            run,
+            status="failed",
+            token_usage=_stored_token_totals(session_id=run.session_id, trace_id=run.trace_id),
+            error=(
                 "The run was interrupted: the process executing it stopped. "
                 "Send the request again with a new message_id."
             ),
-            "error_kind": "interrupted",
-        }
+            error_kind="interrupted",
+        )
         with transaction.atomic():
             updated = VibecodeRun.objects.filter(pk=run.pk, status=run.status, heartbeat_at=run.heartbeat_at).update(
                 status=VibecodeRun.Status.INTERRUPTED, result=result, finished_at=timezone.now()
@@ -312,14 +301,12 @@ def runs_reap(*, scope: Q | None = None) -> int:
     return reaped
 
 
-def _stored_token_totals(*, session_id, trace_id: str) -> dict[str, int]:
-    """A run's token totals from the steps it stored (the shape of a finished run's `token_usage`)."""
-    from sessions.vibecoder.loop import TokenTotals  # the loop imports this module
-
+def _stored_token_totals(*, session_id, trace_id: str) -> TokenTotals:
+    """A run's token totals from the steps it stored."""
     totals = TokenTotals()
     for usage in ConversationMessage.objects.filter(session_id=session_id, trace_id=trace_id).values_list(
         "token_usage", flat=True
     ):
         if isinstance(usage, dict):  # not the user's message or a system message
             totals.add(usage)
-    return totals.as_dict()
+    return totals

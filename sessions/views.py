@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from projects.selectors import project_get
-from sessions import selectors, services
+from sessions import events, selectors, services
 from sessions.models import VibecodeRun
 from sessions.serializers import (
     ConversationMessageFullSerializer,
@@ -112,21 +112,16 @@ class SessionMessagesView(AsyncAPIView):
             run_dispatch(str(run.id))
         if _prefers_respond_async(request.headers.get("Prefer", "")):
             if run.status in VibecodeRun.ACTIVE:
-                body = {
-                    "status": "processing",
-                    "session_id": str(session.id),
-                    "message_id": run.message_id,
-                    "trace_id": run.trace_id,
-                }
+                body = events.vibecode_result_data(run, status="processing", token_usage=None)
                 return Response(body, status=status.HTTP_202_ACCEPTED)
             return _result_response(run)
         return _result_response(await run_wait(str(run.id)))
 
 
 def _result_response(run: VibecodeRun) -> Response:
-    result = dict(run.result or {})
-    kind = result.pop("error_kind", None)
-    if kind == "provider":
+    """The stored result as it was broadcast (`vibecode_response`); a provider failure answers 502."""
+    result = run.result or {}
+    if result.get("error_kind") == "provider":
         return Response({"detail": result["error"], **result}, status=status.HTTP_502_BAD_GATEWAY)
     return Response(result)
 

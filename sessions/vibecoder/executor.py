@@ -20,8 +20,9 @@ from django.utils import timezone
 from projects import repository
 from sessions import events, services
 from sessions.models import ConversationMessage, VibecodeRun
-from sessions.vibecoder.loop import PROVIDER_ERRORS, RUN_LIMITS, RunScope, TokenTotals, limit_error_text, vibecode
+from sessions.vibecoder.loop import PROVIDER_ERRORS, RUN_LIMITS, RunScope, limit_error_text, vibecode
 from sessions.vibecoder.provider import provider_error_text
+from sessions.vibecoder.tokens import TokenTotals
 
 logger = logging.getLogger(__name__)
 
@@ -81,18 +82,8 @@ async def _failure(scope: RunScope | None, run: VibecodeRun, error: str, kind: s
         content=error,
         trace_id=run.trace_id,
     )
-    return {
-        "status": "failed",
-        "session_id": str(run.session_id),
-        "message_id": run.message_id,
-        "trace_id": run.trace_id,
-        "content": None,
-        "diff_id": None,
-        "commit_message": None,
-        "token_usage": (scope.totals if scope is not None else TokenTotals()).as_dict(),
-        "error": error,
-        "error_kind": kind,
-    }
+    totals = scope.totals if scope is not None else TokenTotals()
+    return events.vibecode_result_data(run, status="failed", token_usage=totals, error=error, error_kind=kind)
 
 
 async def run_execute(run_id: str) -> VibecodeRun | None:

@@ -32,7 +32,7 @@ from openai.types.responses import (
 )
 
 from diffs.services import DEFAULT_COMMIT_MESSAGE, diff_create_proposed
-from sessions import services
+from sessions import events, services
 from sessions.models import ConversationMessage, VibecodeRun
 from sessions.vibecoder import prompts
 from sessions.vibecoder.agent_definitions import (
@@ -45,6 +45,7 @@ from sessions.vibecoder.agent_definitions import (
 from sessions.vibecoder.memory import memory_open
 from sessions.vibecoder.patching import unified_diff
 from sessions.vibecoder.provider import model_provider, raw_response_pop
+from sessions.vibecoder.tokens import TokenTotals
 from testcases.gate import gate_summary
 
 logger = logging.getLogger(__name__)
@@ -56,31 +57,6 @@ PROVIDER_ERRORS = (openai.APIError, ModelBehaviorError, ModelRefusalError)
 
 class TokenBudgetExceeded(Exception):
     """The run used more model tokens than VIBECODE_TOKEN_BUDGET allows."""
-
-
-@dataclass
-class TokenTotals:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
-    calls: int = 0
-
-    def add(self, usage: dict[str, Any]) -> None:
-        for name in ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens"):
-            setattr(self, name, getattr(self, name) + usage[name])
-        self.calls += 1
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens,
-            "cached_tokens": self.cached_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
-            "model_calls": self.calls,
-        }
 
 
 @dataclass
@@ -302,19 +278,7 @@ async def _evaluator_turn(
 
 
 def _result(scope: RunScope, run: VibecodeRun, status: str, **fields: Any) -> dict[str, Any]:
-    result = {
-        "status": status,
-        "session_id": scope.session_id,
-        "message_id": run.message_id,
-        "trace_id": scope.trace_id,
-        "content": None,
-        "diff_id": None,
-        "commit_message": None,
-        "token_usage": scope.totals.as_dict(),
-        "error": None,
-    }
-    result.update(fields)
-    return result
+    return events.vibecode_result_data(run, status=status, token_usage=scope.totals, **fields)
 
 
 async def vibecode(run: VibecodeRun, scope: RunScope) -> dict[str, Any]:
