@@ -2,13 +2,14 @@
 while the newest turns and the current request are sent whole and every turn stays stored."""
 
 import json
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 
 from model_double.behaviour import classify, input_items
 from sessions.models import VibecodeSession
-from sessions.vibecoder.memory import memory_items
+from sessions.vibecoder.memory import memory_bounded, memory_items, memory_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,7 +25,7 @@ def _size(items: list[dict]) -> int:
     return len(json.dumps(items, ensure_ascii=False).encode())
 
 
-def _user_texts(items: list[dict]) -> list[str]:
+def _user_texts(items: list[Any]) -> list[str]:
     texts = []
     for item in items:
         if item.get("role") == "user":
@@ -79,6 +80,8 @@ async def test_long_session_requests_stop_growing_at_the_budget(api, provider, s
     items = await sync_to_async(memory_items)(db_path=stored.conversations_db_path, key=stored.openai_session_key)
     stored_texts = _user_texts(items)
     assert len(stored_texts) == TURNS
+    assert len({json.dumps(item, sort_keys=True) for item in items}) == len(items)  # nothing stored twice
+    assert sum(item.get("type") == "function_call" for item in items) == TURNS
     assert all(_prompt(turn) in stored_texts[turn] for turn in range(TURNS))
     evaluator_items = await sync_to_async(memory_items)(
         db_path=stored.conversations_db_path, key=stored.evaluator_session_key
@@ -90,6 +93,52 @@ async def test_budget_zero_sends_the_whole_history(api, provider, session, setti
     settings.MEMORY_TOKEN_BUDGET = 0
     per_turn = await _long_session(api, provider, session)
     counts = [len(input_items(vibecoder)) for vibecoder, _ in per_turn]
-    print("vibecoder items per request, no budget:", counts)
+    print(
+        "vibecoder items/bytes per request, no budget:",
+        [(n, _size(input_items(v))) for n, (v, _) in zip(counts, per_turn, strict=True)],
+    )
     assert counts == sorted(counts) and counts[-1] > counts[0] + TURNS
     assert _prompt(0) in json.dumps(input_items(per_turn[-1][0]))
+
+
+def _user(text: str) -> Any:
+    return {"role": "user", "content": text}
+
+
+def _tool_turn(text: str, *, call: str) -> list[Any]:
+    return [
+        _user(text),
+        {"type": "reasoning", "id": f"rs_{call}", "summary": []},
+        {"type": "function_call", "call_id": call, "name": "submit_patch", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": call, "output": "Patch applied" + "." * 400},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Done"}]},
+    ]
+
+
+def test_keeps_whole_newest_turns_that_fit():
+    old, middle, newest = _tool_turn("old", call="a"), _tool_turn("middle", call="b"), _tool_turn("newest", call="c")
+    request = [_user("now")]
+    budget = memory_tokens(middle + newest + request)
+    assert memory_bounded(budget)(old + middle + newest, request) == middle + newest + request
+    # One token short of the middle turn: the middle turn goes whole, none of its items is sent.
+    assert memory_bounded(budget - 1)(old + middle + newest, request) == newest + request
+
+
+def test_the_request_is_sent_whole_even_over_the_budget():
+    request = [_user("x" * 10_000)]
+    assert memory_bounded(100)(_tool_turn("old", call="a"), request) == request
+
+
+def test_a_turn_over_the_budget_is_not_cut_and_older_turns_do_not_jump_it():
+    small, big = _tool_turn("small", call="a"), [_user("y" * 8_000), *_tool_turn("", call="b")[1:]]
+    assert memory_bounded(1_000)(small + big, [_user("now")]) == [_user("now")]
+
+
+def test_items_before_the_first_user_item_are_never_sent():
+    headless = _tool_turn("cut", call="a")[2:]
+    assert memory_bounded(10_000)(headless + _tool_turn("whole", call="b"), []) == _tool_turn("whole", call="b")
+
+
+def test_budget_zero_is_no_limit():
+    history = _tool_turn("old", call="a")
+    assert memory_bounded(0)(history, [_user("now")]) == history + [_user("now")]
