@@ -97,13 +97,13 @@ def memory_bounded(budget: int | None = None) -> SessionInputCallback:
         if not limit:
             return history + new_items
         room = limit - memory_tokens(new_items)
-        kept: list[TResponseInputItem] = []
+        kept: list[list[TResponseInputItem]] = []  # newest first
         for turn in reversed(_turns(history)):
             cost = memory_tokens(turn)
             if cost > room or turn[0].get("role") != "user":
                 break
             room -= cost
-            kept[:0] = turn
-        return kept + new_items
+            kept.append(turn)
+        return [item for turn in reversed(kept) for item in turn] + new_items
 
     return combine
