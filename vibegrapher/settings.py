@@ -239,6 +239,11 @@ WORKER_CONCURRENCY = _env_int("WORKER_CONCURRENCY", 20)
 RUN_WAIT_POLL_S = _env_float("RUN_WAIT_POLL_S", 1.0 if REDIS_URL else 0.1)
 # Per-run ceiling on model tokens (both agents, all rounds); 0 disables it.
 VIBECODE_TOKEN_BUDGET = _env_int("VIBECODE_TOKEN_BUDGET", 400_000)
+# Tokens (estimated as UTF-8 bytes / 4) of conversation memory a model call starts with: the newest
+# whole turns that fit, plus the current request, which is always sent whole; older turns stay
+# stored. 0 sends the whole history. 30k keeps a run (up to 9 calls in 3 rounds) under its budget above
+# and far inside gpt-5-mini's 272k input tokens.
+MEMORY_TOKEN_BUDGET = _env_int("MEMORY_TOKEN_BUDGET", 30_000)
 # Vibecode requests per client (DRF throttle rate syntax); shared through Redis when REDIS_URL is set.
 VIBECODE_RATE = os.environ.get("VIBECODE_RATE", "60/min")
 

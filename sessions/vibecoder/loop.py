@@ -42,7 +42,7 @@ from sessions.vibecoder.agent_definitions import (
     patch_arguments,
     vibecoder_agent,
 )
-from sessions.vibecoder.memory import memory_open
+from sessions.vibecoder.memory import memory_bounded, memory_open
 from sessions.vibecoder.patching import unified_diff
 from sessions.vibecoder.provider import model_provider, raw_response_pop
 from sessions.vibecoder.tokens import TokenTotals
@@ -228,6 +228,7 @@ def _run_config(scope: RunScope) -> RunConfig:
         group_id=scope.session_id,
         workflow_name="vibecode",
         tracing_disabled=not settings.OPENAI_TRACING,
+        session_input_callback=memory_bounded(),
     )
 
 
