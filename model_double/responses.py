@@ -4,6 +4,7 @@ The shapes follow ``openai.types.responses`` (openai 3.57) as parsed by the open
 the openai-agents SDK: a ``Response`` object plus the streaming events
 ``response.created`` / ``response.in_progress`` / ``response.output_item.added`` /
 ``response.content_part.added`` / ``response.output_text.delta`` / ``response.output_text.done``
+(``response.refusal.delta`` / ``response.refusal.done`` for a refusal part)
 / ``response.content_part.done`` / ``response.function_call_arguments.delta`` /
 ``response.function_call_arguments.done`` / ``response.output_item.done`` /
 ``response.completed``, each with a ``sequence_number``.
@@ -161,35 +162,22 @@ def stream_events(response: dict[str, Any], *, chunk_size: int = 24) -> list[dic
                     "output_index": output_index,
                     "content_index": content_index,
                 }
-                add(
-                    {
-                        "type": "response.content_part.added",
-                        **common,
-                        "part": {
-                            "type": "output_text",
-                            "text": "",
-                            "annotations": [],
-                            "logprobs": [],
-                        },
-                    }
-                )
-                for delta in _chunks(part["text"], chunk_size):
+                if part.get("type") == "refusal":
+                    add({"type": "response.content_part.added", **common, "part": {"type": "refusal", "refusal": ""}})
+                    for delta in _chunks(part["refusal"], chunk_size):
+                        add({"type": "response.refusal.delta", **common, "delta": delta})
+                    add({"type": "response.refusal.done", **common, "refusal": part["refusal"]})
+                else:
                     add(
                         {
-                            "type": "response.output_text.delta",
+                            "type": "response.content_part.added",
                             **common,
-                            "delta": delta,
-                            "logprobs": [],
+                            "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
                         }
                     )
-                add(
-                    {
-                        "type": "response.output_text.done",
-                        **common,
-                        "text": part["text"],
-                        "logprobs": [],
-                    }
-                )
+                    for delta in _chunks(part["text"], chunk_size):
+                        add({"type": "response.output_text.delta", **common, "delta": delta, "logprobs": []})
+                    add({"type": "response.output_text.done", **common, "text": part["text"], "logprobs": []})
                 add(
                     {
                         "type": "response.content_part.done",

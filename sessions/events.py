@@ -30,6 +30,7 @@ from vibegrapher.storable import without_nul
 logger = logging.getLogger(__name__)
 
 CONVERSATION_MESSAGE = "conversation_message"
+MESSAGE_DELTA = "message_delta"
 TOKEN_USAGE = "token_usage"
 DIFF_CREATED = "diff_created"
 VIBECODE_RESPONSE = "vibecode_response"
@@ -133,6 +134,14 @@ def _send(group: str, messages: list[dict[str, Any]]) -> None:
     _layer_send(group, [{"type": "project.event", "group": group, "event": message} for message in messages])
 
 
+def unstored_event_send(*, project_id: UUID | str, event_type: str, data: dict[str, Any]) -> None:
+    """Send a project event to the project's clients without storing it: it has no `seq` and is never
+    replayed (a `message_delta` is superseded by its step's stored `conversation_message`). `data` must
+    hold JSON types only. Call it from the event loop or from sync_to_async code."""
+    group = group_name(project_id)
+    _layer_send(group, [{"type": "project.event", "group": group, "event": envelope(event_type, data)}])
+
+
 def signal_send(*, group: str, message: dict[str, Any]) -> None:
     """Send a channel-layer message that is not a project event (nothing stored, nothing replayed):
     a nudge between processes, e.g. "a run is queued". Call it once what it tells about is committed;
@@ -198,6 +207,31 @@ def event_seq_latest(*, project_id: UUID | str) -> int:
 
 def conversation_message_data(message: ConversationMessage) -> dict[str, Any]:
     return {**ConversationMessageSerializer(message).data, "message_id": str(message.id)}
+
+
+def message_delta_data(
+    *,
+    session_id: UUID | str,
+    run_id: UUID | str | None,
+    message_id: UUID | str,
+    agent: str,
+    iteration: int | None,
+    kind: str,
+    delta: str,
+    index: int,
+) -> dict[str, Any]:
+    """Model output of a step still being written. `message_id` is the id its `conversation_message`
+    will have; `index` counts the step's deltas from 0; `kind` is `text`, `reasoning` or `tool_arguments`."""
+    return {
+        "session_id": str(session_id),
+        "run_id": str(run_id) if run_id else None,
+        "message_id": str(message_id),
+        "agent": agent,
+        "iteration": iteration,
+        "kind": kind,
+        "delta": delta,
+        "index": index,
+    }
 
 
 def token_usage_data(message: ConversationMessage) -> dict[str, Any]:

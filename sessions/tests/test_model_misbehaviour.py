@@ -89,7 +89,8 @@ async def test_an_unknown_output_item_beside_the_answer_is_kept_and_the_answer_s
         (raw({"error": {"message": "quota gone", "type": "x"}}), "answered 200 with an error: quota gone"),
         (raw([1, 2]), "the body is a JSON list"),
         (raw({"id": "resp_1", "object": "response"}), 'no "output" list'),
-        (raw("data: {}\n\n", content_type="text/event-stream"), "event stream to a request that did not ask"),
+        # Model calls of a run stream: a whole response as JSON is not what was asked for.
+        (raw({"id": "resp_1", "object": "response", "output": []}), "request for an event stream with a JSON body"),
     ],
 )
 async def test_a_200_that_is_no_response_object_is_a_provider_failure(api, provider, session, answer, says):
@@ -99,6 +100,14 @@ async def test_a_200_that_is_no_response_object_is_a_provider_failure(api, provi
     assert body["status"] == "failed"
     assert "could not be read" in body["detail"] and says in body["detail"]
     assert "ValidationError" not in body["detail"] and "unexpectedly" not in body["detail"]
+    assert [m["role"] for m in await messages_of(api, session)] == ["user", "system"]
+
+
+async def test_an_event_stream_that_ends_without_a_response_is_a_provider_failure(api, provider, session):
+    provider.script(raw('data: {"type": "response.in_progress"}\n\n', content_type="text/event-stream"))
+    response, body = await post(api, session)
+    assert (response.status_code, body["status"]) == (502, "failed")
+    assert "did not produce a final response" in body["detail"]
     assert [m["role"] for m in await messages_of(api, session)] == ["user", "system"]
 
 
@@ -179,7 +188,11 @@ async def test_a_blank_commit_message_is_replaced_on_the_diff_as_on_the_commit(a
 async def test_refine_message_answers_502_when_the_model_answer_is_unusable(api, provider, session):
     provider.script(patch(PATCH, "Pirate"), evaluation(True, "ok", "Pirate"))
     _, body = await post(api, session)
-    for answer, says in [(raw({}), 'no "id"'), (output_items([refusal_item()]), "refused while refining")]:
+    for answer, says in [
+        (raw({}), 'no "id"'),
+        (output_items([refusal_item()]), "refused while refining"),
+        (raw("data: {}\n\n", content_type="text/event-stream"), "event stream to a request that did not ask"),
+    ]:
         provider.script(answer)
         response = await api.post(f"/diffs/{body['diff_id']}/refine-message", json={})
         print("refine-message ->", response.status_code, response.text)

@@ -1,15 +1,19 @@
 """The vibecode loop: vibecoder proposes, evaluator reviews, at most VIBECODE_MAX_ROUNDS rounds.
 
-Every model call is stored as a ConversationMessage and broadcast from the `on_llm_end` hook, so a
-client sees each step the moment the model answers, long before the run ends.
+Model calls stream: while a step is written its output is broadcast as `message_delta` events
+(`deltas.TurnStream`), and once its response is complete the step is stored as a ConversationMessage
+and broadcast from the `on_llm_end` hook, so a client sees each step the moment the model answers,
+long before the run ends.
 """
 
 import asyncio
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 import openai
 from agents import (
     Agent,
@@ -17,6 +21,10 @@ from agents import (
     ModelBehaviorError,
     ModelRefusalError,
     ModelResponse,
+    ModelRetryBackoffSettings,
+    ModelRetrySettings,
+    ModelSettings,
+    RetryPolicyContext,
     RunConfig,
     RunContextWrapper,
     RunHooks,
@@ -42,6 +50,7 @@ from sessions.vibecoder.agent_definitions import (
     patch_arguments,
     vibecoder_agent,
 )
+from sessions.vibecoder.deltas import TurnStream
 from sessions.vibecoder.memory import memory_bounded, memory_open
 from sessions.vibecoder.patching import unified_diff
 from sessions.vibecoder.provider import model_provider, raw_response_pop
@@ -155,10 +164,14 @@ def _full_response(response: ModelResponse, model: str) -> dict[str, Any]:
 
 
 class StepRecorder(RunHooks[Any]):
-    """Logs, stores and broadcasts each model call of one agent in one round (no round: iteration None)."""
+    """Logs, stores and broadcasts each model call of one agent in one round (no round: iteration None).
+    With a `stream` (a streamed turn), each step is stored once everything it streamed has been sent."""
 
-    def __init__(self, scope: RunScope, *, agent: str, model: str, iteration: int | None) -> None:
+    def __init__(
+        self, scope: RunScope, *, agent: str, model: str, iteration: int | None, stream: TurnStream | None = None
+    ) -> None:
         self.scope, self.agent, self.model, self.iteration = scope, agent, model, iteration
+        self.stream = stream
 
     async def on_llm_start(self, context: RunContextWrapper, agent: Agent, system_prompt, input_items) -> None:
         last = input_items[-1] if input_items else {}
@@ -174,6 +187,12 @@ class StepRecorder(RunHooks[Any]):
         )
 
     async def on_llm_end(self, context: RunContextWrapper, agent: Agent, response: ModelResponse) -> None:
+        message_id = None
+        if self.stream is not None:
+            step = await self.stream.completed(response.response_id)
+            message_id, full_response = step.message_id, step.response
+        else:
+            full_response = _full_response(response, self.model)
         usage = _usage_of(response, model=self.model, agent=self.agent, iteration=self.iteration)
         text, call = _text_of(response), _patch_call(response)
         if isinstance(context.context, VibecodeContext):
@@ -193,6 +212,7 @@ class StepRecorder(RunHooks[Any]):
         )
         self.scope.totals.add(usage)
         message = await sync_to_async(services.message_record)(
+            **({"id": message_id} if message_id is not None else {}),
             session_id=self.scope.session_id,
             project_id=self.scope.project_id,
             run_id=self.scope.run_id if self.scope.is_run else None,
@@ -204,7 +224,7 @@ class StepRecorder(RunHooks[Any]):
             token_usage=usage,
             last_response_id=response.response_id,
             trace_id=self.scope.trace_id,
-            openai_response=_full_response(response, self.model),
+            openai_response=full_response,
         )
         self.scope.step_messages.append(message)
         budget = settings.VIBECODE_TOKEN_BUDGET
@@ -221,14 +241,38 @@ def _evaluation_text(text: str) -> str:
         return text
 
 
+def _stream_cut(context: RetryPolicyContext) -> bool:
+    """An answer whose stream broke off after its headers: the openai client retries what fails up to
+    the headers itself, and the SDK never replays a stream that already sent output."""
+    cause = context.error.__cause__ if isinstance(context.error, openai.APIConnectionError) else None
+    return isinstance(cause, httpx2.RemoteProtocolError | httpx2.ReadError)
+
+
+@functools.cache
+def _model_settings(max_retries: int) -> ModelSettings:
+    backoff = ModelRetryBackoffSettings(initial_delay=0.5, max_delay=8.0, multiplier=2.0, jitter=True)
+    return ModelSettings(retry=ModelRetrySettings(max_retries=max_retries, backoff=backoff, policy=_stream_cut))
+
+
 def _run_config(scope: RunScope) -> RunConfig:
     return RunConfig(
         model_provider=model_provider(),
+        model_settings=_model_settings(settings.OPENAI_MAX_RETRIES),
         trace_id=scope.trace_id,
         group_id=scope.session_id,
         workflow_name="vibecode",
         tracing_disabled=not settings.OPENAI_TRACING,
         session_input_callback=memory_bounded(),
+    )
+
+
+def _turn_stream(scope: RunScope, *, agent: str, iteration: int) -> TurnStream:
+    return TurnStream(
+        project_id=scope.project_id,
+        session_id=scope.session_id,
+        run_id=scope.run_id if scope.is_run else None,
+        agent=agent,
+        iteration=iteration,
     )
 
 
@@ -240,16 +284,20 @@ async def _vibecoder_turn(scope: RunScope, memory, *, iteration: int, feedback: 
             prompt=scope.prompt, code=scope.base_code, node_id=scope.node_id, feedback=feedback
         )
     context = VibecodeContext(code=scope.base_code, project_id=scope.project_id)
+    stream = _turn_stream(scope, agent="vibecoder", iteration=iteration)
+    result = Runner.run_streamed(
+        vibecoder_agent(),
+        request,
+        context=context,
+        session=memory,
+        max_turns=settings.VIBECODE_MAX_TURNS,
+        hooks=StepRecorder(
+            scope, agent="vibecoder", model=settings.VIBECODER_MODEL, iteration=iteration, stream=stream
+        ),
+        run_config=_run_config(scope),
+    )
     try:
-        result = await Runner.run(
-            vibecoder_agent(),
-            request,
-            context=context,
-            session=memory,
-            max_turns=settings.VIBECODE_MAX_TURNS,
-            hooks=StepRecorder(scope, agent="vibecoder", model=settings.VIBECODER_MODEL, iteration=iteration),
-            run_config=_run_config(scope),
-        )
+        await stream.consume(result)
     except ModelRefusalError as exc:
         context.description = exc.refusal  # the model declined the request: that is its answer
         return context
@@ -263,16 +311,20 @@ async def _vibecoder_turn(scope: RunScope, memory, *, iteration: int, feedback: 
 async def _evaluator_turn(
     scope: RunScope, memory, *, iteration: int, diff: str, new_code: str, tests: list[dict]
 ) -> Evaluation:
+    stream = _turn_stream(scope, agent="evaluator", iteration=iteration)
+    # One model call per review (SPEC: a run makes at most 3 evaluator calls).
+    result = Runner.run_streamed(
+        evaluator_agent(),
+        prompts.evaluator_request(prompt=scope.prompt, diff=diff, new_code=new_code, tests=tests),
+        session=memory,
+        max_turns=1,
+        hooks=StepRecorder(
+            scope, agent="evaluator", model=settings.EVALUATOR_MODEL, iteration=iteration, stream=stream
+        ),
+        run_config=_run_config(scope),
+    )
     try:
-        # One model call per review (SPEC: a run makes at most 3 evaluator calls).
-        result = await Runner.run(
-            evaluator_agent(),
-            prompts.evaluator_request(prompt=scope.prompt, diff=diff, new_code=new_code, tests=tests),
-            session=memory,
-            max_turns=1,
-            hooks=StepRecorder(scope, agent="evaluator", model=settings.EVALUATOR_MODEL, iteration=iteration),
-            run_config=_run_config(scope),
-        )
+        await stream.consume(result)
     except MaxTurnsExceeded as exc:
         raise ModelBehaviorError("The evaluator answered without a verdict (no JSON review).") from exc
     return result.final_output_as(Evaluation, raise_if_incorrect_type=True)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx2
 import openai
-from agents import set_tracing_disabled
+from agents import ModelBehaviorError, ModelRefusalError, set_tracing_disabled
 from agents.models.openai_provider import OpenAIProvider
 from django.conf import settings
 from openai import APIResponseValidationError, AsyncOpenAI, DefaultAsyncHttpxClient
@@ -54,6 +54,7 @@ async def _keep_raw_response(response: httpx2.Response) -> None:
         return
     if "text/event-stream" in response.headers.get("content-type", ""):
         if _asked_to_stream(response.request):
+            response.stream = _CheckedEventStream(response)
             return
         raise APIResponseValidationError(
             response, None, message="it sent an event stream to a request that did not ask for one"
@@ -70,11 +71,61 @@ async def _keep_raw_response(response: httpx2.Response) -> None:
     problem = _response_problem(body)
     if problem is None and _ESCAPED_SURROGATE.search(response.content):
         problem = _unencodable_text(body)
+    if problem is None and _asked_to_stream(response.request):
+        problem = "it answered a request for an event stream with a JSON body"
     if problem is not None:
         raise APIResponseValidationError(response, body, message=problem)
     _raw_responses[body["id"]] = body
     while len(_raw_responses) > _RAW_KEEP:
         _raw_responses.popitem(last=False)
+
+
+class _CheckedEventStream(httpx2.AsyncByteStream):
+    """An answer's event stream, refusing (as `_keep_raw_response` refuses such a JSON answer) an event
+    whose text holds a lone UTF-16 surrogate, before the client parses it: the SDK would fail on it
+    with an error that names neither the provider nor the answer. Only lines that hold a surrogate
+    escape at all are parsed here."""
+
+    def __init__(self, response: httpx2.Response) -> None:
+        self.response, self.inner = response, response.stream
+        self.partial = b""  # the end of the last chunk after its last line break
+
+    async def __aiter__(self):
+        async for chunk in self.inner:  # type: ignore[union-attr]
+            data = self.partial + chunk if self.partial else chunk
+            end = data.rfind(b"\n") + 1
+            self.partial = data[end:]
+            if _ESCAPED_SURROGATE.search(data, 0, end):
+                self._check(data[:end])
+            yield chunk
+
+    def _check(self, lines: bytes) -> None:
+        for line in lines.splitlines():
+            if not (line.startswith(b"data:") and _ESCAPED_SURROGATE.search(line)):
+                continue
+            try:
+                event = json.loads(line[5:])
+            except ValueError:
+                continue  # the client reports an event that is no JSON
+            problem = _unencodable_text(event)
+            if problem is not None:
+                raise APIResponseValidationError(self.response, event, message=problem)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()  # type: ignore[union-attr]
+
+
+def stream_decode_error(exc: BaseException) -> ModelBehaviorError | None:
+    """The provider failure behind a JSONDecodeError that the openai client let escape as is while it
+    parsed an answer's event stream (an event whose data is no JSON); None for one raised elsewhere."""
+    if not isinstance(exc, json.JSONDecodeError):
+        return None
+    trace = exc.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_globals.get("__name__") == "openai._streaming":
+            return ModelBehaviorError(f"the model provider sent an event that is not valid JSON ({exc})")
+        trace = trace.tb_next
+    return None
 
 
 def _asked_to_stream(request: httpx2.Request) -> bool:
@@ -210,8 +261,6 @@ def model_provider() -> OpenAIProvider:
 
 def provider_error_text(exc: BaseException, *, task: str = "") -> str:
     """A sentence for the user saying how the model provider failed; `task` says during what."""
-    from agents import ModelBehaviorError, ModelRefusalError
-
     during = f" while {task}" if task else ""
     if isinstance(exc, openai.APIStatusError):
         return f"The model provider answered {exc.status_code} ({type(exc).__name__}){during}: {exc.message}"
