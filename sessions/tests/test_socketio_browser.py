@@ -100,5 +100,4 @@ def test_the_browser_shows_the_events_of_a_run(server, page_url, browser, provid
         "vibecode_response",
     ]
     assert events[-1]["data"]["diff_id"] == result["diff_id"] and isinstance(events[-1]["seq"], int)
-    # Streamed model output arrives as message_delta once the engine streams (not on this branch yet):
-    # assert "message_delta" in names
+    assert "message_delta" in names, "streamed model output reaches the browser"
