@@ -1,13 +1,14 @@
 """The CPU that the Agents SDK and the openai client alone spend on one vibecode run's model calls.
 
-    .venv/bin/python bench/sdk_floor.py [--runs 60]
+    .venv/bin/python bench/sdk_floor.py [--runs 60] [--stream]
 
 Runs the service's own vibecoder (a `submit_patch` call that applies) and evaluator (an approval)
 with `Runner.run`, as one run does, against the model double in another process, without Django's
 database, events or HTTP server, on uvloop as production serves. Prints this process's CPU time per
 run, with and without the two `SQLiteSession` memories (kept open, as the service keeps them). It is
 the floor under `vibecode_bench.py`'s (a), and what sets its (b): N concurrent runs need at least N
-times this much CPU while they wait for the model.
+times this much CPU while they wait for the model. `--stream` makes the calls as the service does
+(`Runner.run_streamed`, every event read), instead of `Runner.run`.
 """
 
 import argparse
@@ -43,29 +44,40 @@ from sessions.vibecoder.memory import memory_open  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 
 
-async def one_run(config: RunConfig, memories: tuple | None) -> None:
+async def _run(*args, stream: bool, **kwargs):
+    if not stream:
+        return await Runner.run(*args, **kwargs)
+    result = Runner.run_streamed(*args, **kwargs)
+    async for _ in result.stream_events():
+        pass
+    return result
+
+
+async def one_run(config: RunConfig, memories: tuple | None, stream: bool) -> None:
     context = VibecodeContext(code=TRIAGE_WORKFLOW)
     request = prompts.vibecoder_request(prompt="add a comment", code=TRIAGE_WORKFLOW, node_id=None)
-    await Runner.run(
+    await _run(
         _vibecoder("gpt-5", "medium"),
         request,
         context=context,
         session=memories[0] if memories else None,
         run_config=config,
+        stream=stream,
     )
     if context.proposal is None:
         raise RuntimeError(f"The vibecoder's patch did not apply: {context.patch_errors}")
-    result = await Runner.run(
+    result = await _run(
         _evaluator("gpt-5", "medium"),
         prompts.evaluator_request(prompt="add a comment", diff="(diff)", new_code=context.proposal),
         session=memories[1] if memories else None,
         run_config=config,
+        stream=stream,
     )
     if not result.final_output.approved:
         raise RuntimeError("The evaluator did not approve.")
 
 
-async def measure(config: RunConfig, runs: int, with_memory: bool, folder: Path) -> tuple[float, float]:
+async def measure(config: RunConfig, runs: int, with_memory: bool, folder: Path, stream: bool) -> tuple[float, float]:
     def memories(index: int) -> tuple | None:
         if not with_memory:
             return None
@@ -74,12 +86,12 @@ async def measure(config: RunConfig, runs: int, with_memory: bool, folder: Path)
 
     opened = [memories(index) for index in range(runs + 3)]  # opened beforehand, as the service keeps them
     for index in range(3):
-        await one_run(config, opened[index])
+        await one_run(config, opened[index], stream)
     walls = []
     cpu_before = time.process_time()
     for index in range(3, runs + 3):
         started = time.perf_counter()
-        await one_run(config, opened[index])
+        await one_run(config, opened[index], stream)
         walls.append((time.perf_counter() - started) * 1000)
     return statistics.median(walls), (time.process_time() - cpu_before) / runs * 1000
 
@@ -97,7 +109,7 @@ def _wait_for(process: subprocess.Popen, url: str, log: Path, timeout_s: float =
     raise SystemExit(f"The model double did not answer {url} within {timeout_s:g} s.")
 
 
-async def main(runs: int) -> None:
+async def main(runs: int, stream: bool) -> None:
     port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="sdk-floor-"))
     log = folder / "double.log"
@@ -114,9 +126,12 @@ async def main(runs: int) -> None:
         config = RunConfig(model_provider=OpenAIProvider(openai_client=client), tracing_disabled=True)
         print(speed_line())
         for with_memory in (False, True):
-            wall, cpu = await measure(config, runs, with_memory, folder)
+            wall, cpu = await measure(config, runs, with_memory, folder, stream)
             memory = "with both SQLiteSession memories" if with_memory else "without memory"
-            print(f"SDK + openai client, {memory}: {cpu:.1f} ms CPU per run (2 model calls), median wall {wall:.1f} ms")
+            calls = "streamed" if stream else "not streamed"
+            print(
+                f"SDK + openai client ({calls}), {memory}: {cpu:.1f} ms CPU per run (2 model calls), median wall {wall:.1f} ms"
+            )
     finally:
         double.terminate()
         double.wait()
@@ -125,4 +140,6 @@ async def main(runs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=60)
-    uvloop.run(main(parser.parse_args().runs))
+    parser.add_argument("--stream", action="store_true", help="Runner.run_streamed, as the service calls the model")
+    arguments = parser.parse_args()
+    uvloop.run(main(arguments.runs, arguments.stream))

@@ -25,8 +25,10 @@ def model_double_server() -> Iterator[ModelDouble]:
 def model_double(model_double_server: ModelDouble) -> Iterator[ModelDouble]:
     model_double_server.reset()
     model_double_server.default_delay = 0.0
+    model_double_server.stream_gap = 0.0
     yield model_double_server
     errors = model_double_server.errors
     model_double_server.reset()
+    model_double_server.stream_gap = 0.0
     if errors:
         pytest.fail("model double script errors:\n" + "\n".join(errors))

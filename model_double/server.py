@@ -371,7 +371,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, response: dict[str, Any]) -> None:
         self._start_sse()
-        for event in responses.stream_events(response):
+        gap = self.double.stream_gap
+        for index, event in enumerate(responses.stream_events(response)):
+            if gap > 0 and index:
+                self.wfile.flush()
+                if self.double._stopping.wait(gap):
+                    self._abort()
+                    return
             self._write_chunk(responses.sse_frame(event))
         self._end_chunks()
 
@@ -402,11 +408,14 @@ class ModelDouble:
         port: int = 0,
         *,
         default_delay: float = 0.0,
+        stream_gap: float = 0.0,
         verbose: bool = False,
     ) -> None:
         self.host = host
         self._requested_port = port
         self.default_delay = float(default_delay)
+        # Seconds between the events of a streamed answer (0: all at once), to stream as a model writes.
+        self.stream_gap = float(stream_gap)
         self.verbose = verbose
         self._lock = threading.Lock()
         self._queue: collections.deque[Step] = collections.deque()

@@ -79,7 +79,7 @@ def events_publish(*, project_id: UUID | str, events: list[tuple[str, dict[str, 
     """Store several events under consecutive sequence numbers in one transaction; send them, in
     order, once it commits."""
     payloads = [(event_type, _plain(data)) for event_type, data in events]
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         last = counter_advance(model=Project, pk=project_id, field="event_seq", by=len(payloads))
         first = last - len(payloads) + 1
         ProjectEvent.objects.bulk_create(

@@ -81,7 +81,8 @@ def session_delete(*, session: VibecodeSession) -> None:
 def message_create(*, session_id, **fields) -> ConversationMessage:
     """Store a message under the session's next sequence number."""
     fields = {name: without_nul(value) for name, value in fields.items()}
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction: no caller recovers from a failure half-way.
+    with transaction.atomic(savepoint=False):
         sequence = counter_advance(model=VibecodeSession, pk=session_id, field="message_seq")
         return ConversationMessage.objects.create(session_id=session_id, sequence=sequence, **fields)
 

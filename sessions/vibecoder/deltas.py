@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.result import RunResultStreaming
-from openai.types.responses import Response
+from openai.types.responses import Response, ResponseCompletedEvent, ResponseCreatedEvent
 
 from sessions import events
 from sessions.vibecoder.provider import stream_decode_error
@@ -78,11 +78,13 @@ class TurnStream:
                 data = event.data
                 kind = DELTA_KINDS.get(data.type)
                 if kind is not None:
-                    self._add(kind, data.delta)  # type: ignore[union-attr]
-                elif data.type == "response.created":
+                    delta = getattr(data, "delta", None)
+                    if isinstance(delta, str):
+                        self._add(kind, delta)
+                elif isinstance(data, ResponseCreatedEvent):
                     self._begin()
-                elif data.type == "response.completed":
-                    await self._complete(data.response)  # type: ignore[union-attr]
+                elif isinstance(data, ResponseCompletedEvent):
+                    await self._complete(data.response)
         except BaseException as exc:
             result.cancel()  # nothing reads the turn any more: it must not go on alone
             provider_error = stream_decode_error(exc)
