@@ -3,6 +3,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from projects import repository
 from projects.models import Project
 
 
@@ -14,7 +15,6 @@ class VibecodeSession(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sessions")
     openai_session_key = models.CharField(max_length=300)
-    conversations_db_path = models.CharField(max_length=500)
     session_type = models.CharField(max_length=10, choices=SessionType.choices, default=SessionType.GLOBAL)
     node_id = models.CharField(max_length=200, null=True, blank=True)
     # Last ConversationMessage.sequence handed out in this session.
@@ -30,6 +30,11 @@ class VibecodeSession(models.Model):
 
     def __str__(self) -> str:
         return self.openai_session_key
+
+    @property
+    def conversations_db_path(self) -> str:
+        # Derived, never stored: a changed MEDIA_PATH or a restored database cannot send memory elsewhere.
+        return str(repository.conversations_db_path(slug=self.project.slug))
 
     @property
     def evaluator_session_key(self) -> str:

@@ -10,7 +10,7 @@ def session_get(*, session_id: UUID | str) -> VibecodeSession:
 
 
 def session_list(*, project_id: UUID | str) -> list[VibecodeSession]:
-    return list(VibecodeSession.objects.filter(project_id=project_id).order_by("created_at"))
+    return list(VibecodeSession.objects.filter(project_id=project_id).select_related("project").order_by("created_at"))
 
 
 def message_list(*, session_id: UUID | str) -> list[ConversationMessage]:

@@ -6,6 +6,9 @@ from vibegrapher.strict_fields import StrictCharField
 
 class VibecodeSessionSerializer(serializers.ModelSerializer):
     project_id = serializers.UUIDField(read_only=True)
+    conversations_db_path = serializers.CharField(
+        read_only=True, help_text="Where the conversation memory is, derived from MEDIA_PATH and the project's slug."
+    )
 
     class Meta:
         model = VibecodeSession

@@ -7,7 +7,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from projects import repository
 from projects.models import Project
 from projects.selectors import project_nodes
 from sessions import events
@@ -46,7 +45,6 @@ def session_get_or_create(
     defaults = {
         "session_type": session_type,
         "node_id": node_id,
-        "conversations_db_path": str(repository.conversations_db_path(slug=project.slug)),
     }
     try:
         with transaction.atomic():

@@ -76,7 +76,7 @@ async def test_long_session_requests_stop_growing_at_the_budget(api, provider, s
         assert _prompt(turn - 1) in _user_texts(input_items(evaluator))[-2]
     assert _prompt(0) not in json.dumps(input_items(per_turn[-1][0]))
 
-    stored = await sync_to_async(VibecodeSession.objects.get)(id=session["id"])
+    stored = await sync_to_async(VibecodeSession.objects.select_related("project").get)(id=session["id"])
     items = await sync_to_async(memory_items)(db_path=stored.conversations_db_path, key=stored.openai_session_key)
     stored_texts = _user_texts(items)
     assert len(stored_texts) == TURNS

@@ -365,3 +365,24 @@ async def test_diffs_of_unknown_session_are_404(api, suffix):
     response = await api.get(f"/sessions/{uuid.uuid4()}/{suffix}")
     assert response.status_code == 404
     assert set(response.json()) == {"detail"}
+
+
+async def test_memory_follows_media_path_when_it_changes(api, project, media_root, settings, tmp_path):
+    """The path is derived, not stored: after MEDIA_PATH moves (a restored database, a new volume), the
+    session's memory is read and deleted where the media root now is, never at the old place."""
+    session = await open_session(api, project)
+    old_db = Path(session["conversations_db_path"])
+    moved = tmp_path / "moved-media"
+    (moved / "projects").mkdir(parents=True)
+    for path in (media_root / "projects").iterdir():  # the operator moves the media folder
+        path.rename(moved / "projects" / path.name)
+    settings.MEDIA_PATH = moved
+    again = (await api.get(f"/sessions/{session['id']}")).json()
+    print("conversations_db_path before / after MEDIA_PATH moved:", old_db, again["conversations_db_path"])
+    new_db = Path(again["conversations_db_path"])
+    assert new_db == (moved / "projects" / "support-desk_conversations.db").resolve()
+    assert new_db.exists() and not old_db.exists()
+
+    assert (await api.delete(f"/projects/{project['id']}")).status_code == 204
+    assert not new_db.exists(), "deleting the project removes its memory where MEDIA_PATH now points"
+    assert not old_db.exists()
