@@ -21,6 +21,9 @@ from uuid import uuid4
 
 import pygit2
 from django.conf import settings
+from rest_framework import status
+
+from vibegrapher.errors import ServiceError
 
 WORKFLOW_FILE = "workflow.py"
 COMMIT_SHA = re.compile(r"[0-9a-fA-F]{40}")
@@ -30,8 +33,10 @@ _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,119}$")
 _TRAILER_RE = re.compile(r"^(Vibegrapher-[A-Za-z]+):\s*(\S+)\s*$", re.MULTILINE)
 
 
-class RepositoryError(Exception):
-    """A git operation that cannot be done as asked."""
+class RepositoryError(ServiceError):
+    """A git operation that cannot be done as asked (the project's state does not allow it)."""
+
+    status_code = status.HTTP_409_CONFLICT
 
 
 class BranchMovedError(RepositoryError):
@@ -49,6 +54,9 @@ class UnknownCommitError(RepositoryError):
 class RepositoryUnreadable(RepositoryError):
     """libgit2 could not read or write the repository (folder missing, corrupt objects, a lock held):
     the server's storage is at fault, not the request."""
+
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    server_fault = True
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])

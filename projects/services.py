@@ -13,6 +13,8 @@ from projects.models import Project
 from projects.nodes import workflow_nodes
 from projects.repository import WORKFLOW_FILE
 from projects.starter_code import STARTER_WORKFLOW
+from sessions import events
+from sessions.services import run_in_progress
 from sessions.vibecoder.memory import memory_forget
 from vibegrapher.errors import Conflict, InvalidInput, NotFound
 
@@ -95,8 +97,6 @@ def project_import(*, name: str, code: str) -> tuple[Project, str | None]:
 
 def project_delete(*, project: Project) -> None:
     """Delete the project and everything under it; its files go once the delete has committed."""
-    from sessions.services import run_in_progress
-
     if run_in_progress(project_id=project.id):
         raise Conflict("A vibecode run is in progress in this project; wait for it to finish before deleting it.")
     slug = project.slug
@@ -208,8 +208,6 @@ def _head_in_agreement(*, project: Project, path: Path) -> repository.Head:
 
 def project_head_update(*, project: Project, head: repository.Head, diff_id: UUID | str | None) -> Project:
     """Record main's new head on the project and broadcast `code_changed` once the transaction commits."""
-    from sessions import events
-
     project.current_code, project.current_commit = head.code, head.sha
     project.save(update_fields=["current_code", "current_commit", "updated_at"])
     events.event_publish(

@@ -3,9 +3,7 @@ from django.urls import path, re_path
 from projects import git_http, views
 
 urlpatterns = [
-    path("", views.RootView.as_view()),
     re_path(r"^git/(?P<slug>[a-z0-9-]+)\.git/(?P<rest>.*)$", git_http.git_http),
-    path("health", views.HealthView.as_view()),
     path("projects", views.ProjectListView.as_view()),
     path("projects/<str:project_id>", views.ProjectDetailView.as_view()),
     path("projects/<str:project_id>/nodes", views.ProjectNodesView.as_view()),

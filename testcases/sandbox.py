@@ -42,6 +42,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings  # read only when configured: bench scripts run the sandbox without Django
+
 from vibegrapher.storable import without_nul  # plain Python, no Django
 
 logger = logging.getLogger(__name__)
@@ -98,13 +100,8 @@ class _Mode:
 
 def _config() -> tuple[str, bool]:
     """SANDBOX_BWRAP and SANDBOX_ALLOW_WEAK from Django's settings when configured, else the environment."""
-    try:
-        from django.conf import settings
-
-        if settings.configured:
-            return settings.SANDBOX_BWRAP, settings.SANDBOX_ALLOW_WEAK
-    except ImportError:  # pragma: no cover - Django is always installed with the project
-        pass
+    if settings.configured:
+        return settings.SANDBOX_BWRAP, settings.SANDBOX_ALLOW_WEAK
     return os.environ.get("SANDBOX_BWRAP", "bwrap"), os.environ.get("SANDBOX_ALLOW_WEAK", "") == "1"
 
 
@@ -191,13 +188,8 @@ def _hidden_and_kept() -> tuple[list[str], list[tuple[str, str]]]:
     prefixes bound back read-only inside them."""
     hide = [str(PROJECT_DIR), os.path.expanduser("~"), "/root", "/home"]
     media = os.environ.get("MEDIA_PATH")
-    try:
-        from django.conf import settings
-
-        if settings.configured:
-            media = str(settings.MEDIA_PATH)
-    except ImportError:  # pragma: no cover
-        pass
+    if settings.configured:
+        media = str(settings.MEDIA_PATH)
     if media:
         hide.append(media)
     hidden: list[str] = []

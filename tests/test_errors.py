@@ -1,5 +1,7 @@
 """HTTP rules every endpoint keeps: JSON errors, no redirects, 404 for unknown URLs and ids, 413 for big bodies."""
 
+import logging
+import shutil
 import uuid
 
 import pytest
@@ -146,3 +148,13 @@ async def test_a_chunked_body_over_the_upload_limit_is_413_json(api, settings):
 async def test_wrong_method_on_the_docs_and_schema_is_405_json(api, method, path):
     assert_json_error(await api.request(method, path), 405)
     assert (await api.get(path)).status_code == 200
+
+
+async def test_unreadable_repository_is_a_500_sentence_and_logged(api, caplog):
+    project = (await api.post("/projects", json={"name": "Gone"})).json()
+    shutil.rmtree(project["repository_path"])  # the server's storage lost the repository
+    with caplog.at_level(logging.ERROR, logger="vibegrapher.errors"):
+        body = assert_json_error(await api.get(f"/projects/{project['id']}/commits"), 500)
+    print("logged:", [record.getMessage() for record in caplog.records])
+    assert "git repository" in body["detail"]
+    assert any(record.exc_info for record in caplog.records if record.name == "vibegrapher.errors")

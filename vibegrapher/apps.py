@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from vibegrapher.connections import install
+
 
 class VibegrapherConfig(AppConfig):
     """The project package as an app for its database connection handling (no models)."""
@@ -7,6 +9,4 @@ class VibegrapherConfig(AppConfig):
     name = "vibegrapher"
 
     def ready(self) -> None:
-        from vibegrapher.connections import install
-
         install()

@@ -16,6 +16,7 @@ class ServiceError(Exception):
     """An error a service raises on purpose; its message is a sentence for the user."""
 
     status_code: int = status.HTTP_400_BAD_REQUEST
+    server_fault = False  # the server's own storage failed: logged with its traceback as well as answered
 
     def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None) -> None:
         super().__init__(detail)
@@ -57,17 +58,12 @@ def _flatten(detail: Any) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
+        if exc.server_fault:
+            logger.error("%s in %s", type(exc).__name__, context.get("view"), exc_info=exc)
         body: dict[str, Any] = {"detail": exc.detail}
         if exc.errors:
             body["errors"] = exc.errors
         return Response(body, status=exc.status_code)
-    from projects.repository import RepositoryError, RepositoryUnreadable  # projects imports this module
-
-    if isinstance(exc, RepositoryUnreadable):  # the server's storage: logged, and told as a sentence
-        logger.error("Repository error in %s", context.get("view"), exc_info=exc)
-        return Response({"detail": str(exc)}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
-    if isinstance(exc, RepositoryError):  # a git operation the project's state does not allow
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": "Request body is too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, exceptions.ValidationError):

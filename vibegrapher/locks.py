@@ -8,13 +8,13 @@
 A transaction that will lock a later kind takes the earlier ones first, even when it only reads them.
 """
 
+from diffs.models import Diff
+from projects.models import Project
+
 
 def rows_lock(*, project_id, diff_id=None) -> tuple[bool, bool]:
     """Lock the project's row, then the diff's (when given), in the order above; call it first in the
     transaction. Returns whether each exists (a missing diff is `False`; its id None counts as present)."""
-    from diffs.models import Diff
-    from projects.models import Project
-
     project_found = Project.objects.select_for_update().filter(pk=project_id).exists()
     diff_found = diff_id is None or Diff.objects.select_for_update().filter(pk=diff_id).exists()
     return project_found, diff_found

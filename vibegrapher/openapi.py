@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.renderers import JSONRenderer
 
-from projects.serializers import ErrorSerializer
+from vibegrapher.serializers import ErrorSerializer
 
 TOKEN_SCHEME = "apiToken"
 

@@ -3,8 +3,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from vibegrapher.openapi import DocsView, SchemaView
+from vibegrapher.views import HealthView, RootView
 
 urlpatterns = [
+    path("", RootView.as_view()),
+    path("health", HealthView.as_view()),
     path(settings.ADMIN_URL, admin.site.urls),
     path("schema", SchemaView.as_view(), name="schema"),
     path("docs", DocsView.as_view(url_name="schema"), name="docs"),
