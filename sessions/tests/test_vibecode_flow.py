@@ -61,7 +61,7 @@ async def test_happy_path_creates_diff_and_streams_every_step(api, provider, ses
     while "vibecode_response" not in types:
         types.append((await socket.receive())["type"])
     print("events:", types)
-    # Each step's output streams (message_delta, see test_message_delta.py) before the step is stored.
+    # Each step's output streams (message_delta, see test_deltas.py) before the step is stored.
     assert types == [
         "conversation_message",
         "message_delta",
