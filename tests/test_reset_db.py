@@ -1,5 +1,6 @@
 """`manage.py reset_db` and `seed_if_empty`, run for real against the test database and media folder."""
 
+import io
 import shutil
 import subprocess
 import sys
@@ -113,3 +114,14 @@ async def test_seed_if_empty_seeds_an_empty_database_only(api):
     assert names == ["Agent Triage System", "Mine"]
     assert await sync_to_async(StoredTest.objects.count)() == 2
     assert await sync_to_async(Project.objects.count)() == 2
+
+
+async def test_first_start_seeding_does_not_say_reset(api):
+    out = io.StringIO()
+    await sync_to_async(call_command)("seed_if_empty", stdout=out)
+    print(out.getvalue())
+    assert "reset" not in out.getvalue().lower() and "Seeded project 'Agent Triage System'" in out.getvalue()
+    out = io.StringIO()
+    await sync_to_async(call_command)("reset_db", stdout=out)
+    print(out.getvalue())
+    assert out.getvalue().startswith("Database reset: the earlier projects are gone.")

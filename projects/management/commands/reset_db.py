@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 
 from projects import repository
+from projects.models import Project
 from projects.services import project_create
 from projects.starter_code import TRIAGE_WORKFLOW
 from testcases.services import test_case_create
@@ -43,6 +44,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-input", action="store_true", help="Accepted for scripts; reset_db never prompts.")
 
     def handle(self, *args, **options):
+        wiped = Project._meta.db_table in connection.introspection.table_names() and Project.objects.exists()
         self._drop_all_tables()
         repository.media_wipe()
         call_command("migrate", interactive=False, verbosity=0)
@@ -51,9 +53,9 @@ class Command(BaseCommand):
             project=project, name="Triage hands off to every specialist", test_code=QUICK_TEST, quick_test=True
         )
         test_case_create(project=project, name="Agents are fully described", test_code=FULL_TEST, quick_test=False)
-        self.stdout.write(
-            f"Database reset. Seeded project {project.name!r} ({project.id}) at commit {project.current_commit}."
-        )
+        # "reset" only when there was something to lose: a first start's seeding must not read as data loss.
+        done = "Database reset: the earlier projects are gone. " if wiped else ""
+        self.stdout.write(f"{done}Seeded project {project.name!r} ({project.id}) at commit {project.current_commit}.")
 
     def _drop_all_tables(self) -> None:
         tables = connection.introspection.table_names()

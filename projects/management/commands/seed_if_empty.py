@@ -12,4 +12,4 @@ class Command(BaseCommand):
             self.stdout.write("Database already has projects; not seeding.")
             return
         self.stdout.write("No projects yet (fresh database): creating the schema and the sample project.")
-        call_command("reset_db")
+        call_command("reset_db", stdout=self.stdout)
