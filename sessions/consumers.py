@@ -6,7 +6,6 @@ import logging
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 from redis.exceptions import RedisError
 
 from sessions import events
@@ -51,7 +50,9 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         )
         connections[None] += 1
         self.counted = True
-        self.heartbeat = asyncio.create_task(self._heartbeat())
+        self.heartbeat = asyncio.create_task(
+            self.subscription.heartbeats(rejoin=lambda group: self.channel_layer.group_add(group, self.channel_name))
+        )
         project_id = self.scope["url_route"]["kwargs"].get("project_id")
         if project_id is not None:
             query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -137,15 +138,6 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def _error(self, detail: str) -> None:
         await self.send_json(events.envelope(events.ERROR, {"detail": detail}))
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(settings.HEARTBEAT_INTERVAL_S)
-            project_id = self.subscription.project_id
-            if project_id is not None:  # renew the membership before the layer's group expiry drops it
-                await self.channel_layer.group_add(events.group_name(project_id), self.channel_name)
-            data = events.heartbeat_data(project_id=project_id, connections=connections[project_id])
-            await self.send_json(events.envelope(events.HEARTBEAT, data))
 
 
 class UnknownPathConsumer(AsyncJsonWebsocketConsumer):

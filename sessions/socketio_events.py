@@ -15,7 +15,6 @@ from urllib.parse import parse_qs
 
 import socketio
 from channels.layers import get_channel_layer
-from django.conf import settings
 
 from sessions import events
 from sessions.subscriptions import SubscribeRefused, Subscription, connections
@@ -47,7 +46,12 @@ class _Client:
 
     async def start(self) -> None:
         self.channel = await self.layer.new_channel()
-        self.tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._heartbeat())]
+        self.tasks = [
+            asyncio.create_task(self._receive()),
+            asyncio.create_task(
+                self.subscription.heartbeats(rejoin=lambda group: self.layer.group_add(group, self.channel))
+            ),
+        ]
 
     async def emit(self, event: dict[str, Any]) -> None:
         data = event["data"]
@@ -88,15 +92,6 @@ class _Client:
             if message.get("type") == "project.event":
                 async with self.lock:
                     await self.subscription.project_event(message)
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(settings.HEARTBEAT_INTERVAL_S)
-            project_id = self.subscription.project_id
-            if project_id is not None:  # renew the membership before the layer's group expiry drops it
-                await self.layer.group_add(events.group_name(project_id), self.channel)
-            data = events.heartbeat_data(project_id=project_id, connections=connections[project_id])
-            await server.emit(events.HEARTBEAT, data, to=self.sid)
 
 
 _clients: dict[str, _Client] = {}

@@ -5,12 +5,14 @@ without gaps: a seq that overtakes others (events from several processes, or a b
 layer dropped or failed) is sent after the missing ones, read from the database.
 """
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from projects.models import Project
 from sessions import events
@@ -55,6 +57,17 @@ class Subscription:
         if not await Project.objects.filter(pk=project_uuid).aexists():
             raise SubscribeRefused(f"Project {project_id} not found.")
         return str(project_uuid), after_seq
+
+    async def heartbeats(self, *, rejoin: Callable[[str], Awaitable[Any]]) -> None:
+        """Every HEARTBEAT_INTERVAL_S, until cancelled: `rejoin(group)` renews the membership of the
+        project's group before the layer's group expiry drops it, then `heartbeat` is sent."""
+        while True:
+            await asyncio.sleep(settings.HEARTBEAT_INTERVAL_S)
+            project_id = self.project_id
+            if project_id is not None:
+                await rejoin(events.group_name(project_id))
+            data = events.heartbeat_data(project_id=project_id, connections=connections[project_id])
+            await self.send(events.envelope(events.HEARTBEAT, data))
 
     def start(self, project_id: str) -> None:
         """Call before joining the project's group."""

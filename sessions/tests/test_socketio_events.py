@@ -121,3 +121,22 @@ async def test_project_id_in_the_query_subscribes_and_after_replays(server):
         assert (await recorder.wait_for("unsubscribed"))[1] == {"project_id": str(project.id)}
     finally:
         await recorder.client.disconnect()
+
+
+async def test_a_socketio_client_gets_heartbeats_with_its_project_and_connections(transactional_db, tmp_path):
+    process, base_url = start_web(tmp_path / "web.log", HEARTBEAT_INTERVAL_S="0.3", RUN_REAPER_ENABLED="0")
+    project = await sync_to_async(project_create)(name="Heartbeat IO")
+    recorder = Recorder()
+    try:
+        await recorder.client.connect(base_url, transports=["websocket"])
+        await recorder.client.emit("subscribe", {"project_id": str(project.id)})
+        await recorder.wait_for("subscribed")
+        recorder.received.clear()
+        _, data, seq = await recorder.wait_for("heartbeat", timeout=10)
+    finally:
+        await recorder.client.disconnect()
+        stop(process)
+    print("heartbeat ->", data, "seq", seq)
+    assert seq is None
+    assert data["project_id"] == str(project.id) and data["status"] == "alive" and data["connections"] == 1
+    assert data["server_time"]
