@@ -36,7 +36,7 @@ _TRAILER_RE = re.compile(r"^(Vibegrapher-[A-Za-z]+):\s*(\S+)\s*$", re.MULTILINE)
 class RepositoryError(ServiceError):
     """A git operation that cannot be done as asked (the project's state does not allow it)."""
 
-    status_code = status.HTTP_409_CONFLICT
+    status_code: int = status.HTTP_409_CONFLICT
 
 
 class BranchMovedError(RepositoryError):

@@ -18,7 +18,7 @@ from django.conf import settings
 from diffs.tests.test_admin_browser import CHROMEDRIVER, CHROMIUM, browser  # noqa: F401  (the fixture)
 from model_double.script import evaluation, patch
 from projects.services import project_create
-from sessions.tests.test_socketio import server  # noqa: F401  (the fixture)
+from sessions.tests.test_socketio_events import server  # noqa: F401  (the fixture)
 from sessions.tests.test_vibecode_flow import PATCH
 
 CLIENT = Path(settings.BASE_DIR) / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
