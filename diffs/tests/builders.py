@@ -1,4 +1,5 @@
-"""Workflows, patches and diffs that the review and commit tests start from."""
+"""Factories of the workflows, patches and diffs that the review and commit tests start from (plain
+functions: each makes real rows and a real repository through the services)."""
 
 from pathlib import Path
 
@@ -55,6 +56,20 @@ def proposed_diff(
 
 def approved_diff(**kwargs) -> Diff:
     return services.diff_approve(diff=proposed_diff(**kwargs))
+
+
+def pending_diff(
+    *, name: str = "Review", new_code: str = PIRATE_CODE, message: str = "Change it"
+) -> tuple[Project, VibecodeSession, Diff]:
+    """A new project, its global session, and a diff of it waiting for review."""
+    project, session = project_with_session(name)
+    return project, session, proposed_diff(project=project, session=session, new_code=new_code, message=message)
+
+
+def human_approved_diff(**kwargs) -> tuple[Project, VibecodeSession, Diff]:
+    """As `pending_diff`, the diff approved by a human (ready to commit)."""
+    project, session, diff = pending_diff(**kwargs)
+    return project, session, services.diff_approve(diff=diff)
 
 
 def repo_path(project: Project) -> Path:

@@ -13,6 +13,7 @@ from diffs.tests.builders import (
     ROBOT_CODE,
     ROBOT_PATCH,
     approved_diff,
+    pending_diff,
     project_with_session,
     proposed_diff,
     repo_path,
@@ -33,12 +34,7 @@ def staff(client, admin_user):
 
 @pytest.fixture
 def pending():
-    project, session = project_with_session(name="Admin Review")
-    return (
-        project,
-        session,
-        proposed_diff(project=project, session=session, new_code=PIRATE_CODE, message="Make it a pirate"),
-    )
+    return pending_diff(name="Admin Review", message="Make it a pirate")
 
 
 def change_url(diff: Diff) -> str:

@@ -16,6 +16,7 @@ from diffs.tests.builders import (
     PIRATE_PATCH,
     ROBOT_CODE,
     approved_diff,
+    human_approved_diff,
     project_with_session,
     proposed_diff,
     repo_path,
@@ -34,11 +35,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 async def approved():
-    project, session = await sync_to_async(project_with_session)()
-    diff = await sync_to_async(approved_diff)(
-        project=project, session=session, new_code=PIRATE_CODE, message="Make it a pirate"
-    )
-    return project, session, diff
+    return await sync_to_async(human_approved_diff)(message="Make it a pirate")
 
 
 async def commit(api, diff_id, body=None) -> tuple[int, dict]:

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 
 from diffs import services
 from diffs.models import Diff
-from diffs.tests.builders import PIRATE_CODE, project_with_session, proposed_diff
+from diffs.tests.builders import pending_diff
 from model_double.script import error, json_output
 from sessions.models import ConversationMessage
 from tests.samples import NOT_STRINGS
@@ -17,11 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 async def pending():
-    project, session = await sync_to_async(project_with_session)()
-    diff = await sync_to_async(proposed_diff)(
-        project=project, session=session, new_code=PIRATE_CODE, message="change stuff"
-    )
-    return project, session, diff
+    return await sync_to_async(pending_diff)(message="change stuff")
 
 
 async def refine(api, diff_id, body=None) -> tuple[int, dict]:

@@ -14,6 +14,7 @@ from diffs.tests.builders import (
     ROBOT_CODE,
     ROBOT_PATCH,
     approved_diff,
+    pending_diff,
     project_with_session,
     proposed_diff,
 )
@@ -29,9 +30,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 async def pending():
     """A project, its global session, and a diff waiting for review."""
-    project, session = await sync_to_async(project_with_session)()
-    diff = await sync_to_async(proposed_diff)(project=project, session=session, new_code=PIRATE_CODE)
-    return project, session, diff
+    return await sync_to_async(pending_diff)()
 
 
 async def review(api, diff_id, body) -> tuple[int, dict]:
