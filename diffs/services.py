@@ -9,8 +9,7 @@ from diffs.selectors import diff_base_code
 from projects import repository
 from projects.graph import workflow_changes
 from projects.services import main_change
-from sessions import events
-from sessions import services as session_services
+from sessions import events, messages, runs
 from sessions.models import ConversationMessage, VibecodeRun
 from sessions.vibecoder.memory import memory_clear
 from sessions.vibecoder.prompts import human_rejection_request
@@ -47,7 +46,7 @@ def diff_create_proposed(
     changes = workflow_changes(before=diff_base_code(project_id=project_id, base_commit=base_commit), after=new_code)
     with transaction.atomic():
         if run_id is not None:
-            session_services.run_hold(run_id=run_id)
+            runs.run_hold(run_id=run_id)
         diff = Diff.objects.create(
             session_id=session_id,
             project_id=project_id,
@@ -124,7 +123,7 @@ def diff_reject(*, diff: Diff, feedback: str | None) -> tuple[Diff, VibecodeRun 
         try:
             # SPEC section 5: the human's feedback is the new round's request; the vibecoder also sees the
             # rejected change and the original request.
-            run, _ = session_services.run_start(
+            run, _ = runs.run_start(
                 session=session,
                 prompt=prompt,
                 client_message_id=None,
@@ -144,7 +143,7 @@ REJECTED_WITHOUT_FEEDBACK = "Rejected without feedback."
 def _rerun_skipped(*, diff: Diff, reason: str) -> None:
     logger.warning("Diff %s was rejected; no new vibecode run started: %s", diff.id, reason)
     assert diff.session_id is not None, "only called for a diff whose session exists"
-    session_services.message_record(
+    messages.message_record(
         session_id=diff.session_id,
         project_id=diff.project_id,
         role=ConversationMessage.Role.SYSTEM,

@@ -14,7 +14,7 @@ from projects.nodes import workflow_nodes
 from projects.repository import WORKFLOW_FILE
 from projects.starter_code import STARTER_WORKFLOW
 from sessions import events
-from sessions.services import run_in_progress
+from sessions.runs import run_in_progress
 from sessions.vibecoder.memory import memory_forget
 from vibegrapher.errors import Conflict, InvalidInput, NotFound
 

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from projects.selectors import project_get
-from sessions import events, selectors, services
+from sessions import events, runs, selectors, services
 from sessions.models import VibecodeRun
 from sessions.serializers import (
     ConversationMessageFullSerializer,
@@ -103,7 +103,7 @@ class SessionMessagesView(AsyncAPIView):
         data = MessageCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         provider_require()
-        run, created = await sync_to_async(services.run_start)(
+        run, created = await sync_to_async(runs.run_start)(
             session=session,
             prompt=data.validated_data["prompt"],
             client_message_id=data.validated_data.get("message_id"),

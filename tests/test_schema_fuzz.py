@@ -31,8 +31,9 @@ from diffs.models import Diff
 from diffs.services import diff_approve, diff_create_proposed
 from projects.models import Project
 from projects.services import project_create
+from sessions.messages import message_record
 from sessions.models import ConversationMessage, VibecodeRun, VibecodeSession
-from sessions.services import message_record, session_get_or_create
+from sessions.services import session_get_or_create
 from sessions.vibecoder.patching import unified_diff
 from testcases import sandbox
 from testcases import services as testcase_services

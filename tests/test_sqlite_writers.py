@@ -24,8 +24,9 @@ from django.db import connection, connections
 from projects.models import Project
 from projects.services import project_create
 from sessions import events
+from sessions.messages import message_record
 from sessions.models import ConversationMessage, ProjectEvent, VibecodeSession
-from sessions.services import message_record, session_get_or_create
+from sessions.services import session_get_or_create
 from testcases import services as testcase_services
 from testcases.models import TestCase as WorkflowTest
 from tests.processes import start_web, stop

@@ -16,7 +16,7 @@ from diffs.models import Diff
 from diffs.tests.builders import PIRATE_PATCH, project_with_session, repo_path
 from model_double.script import evaluation, patch
 from projects.tests.git_cli import git
-from sessions.services import run_start
+from sessions.runs import run_start
 from sessions.vibecoder.executor import run_execute
 
 CHROMIUM = "/usr/bin/chromium"

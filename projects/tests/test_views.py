@@ -15,8 +15,8 @@ from projects.serializers import ProjectSerializer
 from projects.services import project_create
 from projects.starter_code import STARTER_WORKFLOW, TRIAGE_WORKFLOW
 from projects.tests.git_cli import git
+from sessions.messages import message_create
 from sessions.models import ConversationMessage, ProjectEvent, VibecodeSession
-from sessions.services import message_create
 from sessions.vibecoder.memory import memory_open
 from testcases.models import TestCase as StoredTest
 from tests.samples import NOT_STRINGS

@@ -5,7 +5,7 @@ import pytest
 
 from model_double.script import error, evaluation, patch, text
 from sessions.serializers import VibecodeResultSerializer
-from sessions.tests.test_services import left_running
+from sessions.tests.test_runs import left_running
 from tests.samples import PIRATE_PATCH as PATCH
 
 pytestmark = pytest.mark.django_db(transaction=True)

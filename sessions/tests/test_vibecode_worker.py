@@ -11,7 +11,7 @@ from django.conf import settings
 from model_double.script import evaluation, patch, text
 from projects.services import project_create
 from sessions.models import ConversationMessage, ProjectEvent, VibecodeRun
-from sessions.services import runs_reap
+from sessions.runs import runs_reap
 from sessions.tests.test_vibecode_flow import PATCH
 from sessions.vibecoder import executor
 from tests.processes import free_port, start_worker, stop

@@ -7,8 +7,8 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 
 from diffs.models import Diff
+from sessions.messages import message_create
 from sessions.models import ConversationMessage
-from sessions.services import message_create
 from sessions.vibecoder.memory import memory_items, memory_open
 from tests.samples import NOT_STRINGS
 

@@ -18,7 +18,7 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from projects import repository
-from sessions import events, services
+from sessions import events, runs
 from sessions.models import ConversationMessage, VibecodeRun
 from sessions.vibecoder.loop import PROVIDER_ERRORS, RUN_LIMITS, RunScope, limit_error_text, vibecode
 from sessions.vibecoder.provider import provider_error_text
@@ -28,14 +28,14 @@ logger = logging.getLogger(__name__)
 
 # This process's boot identity, stored as the `worker` of each run it claims: "<instance>/<pid>-<start
 # time>". A later boot of the same instance knows from it that the run's process is gone (runs_recover_boot).
-INSTANCE = f"{settings.INSTANCE_NAME}/{services.boot_id(os.getpid()) or f'{os.getpid()}-{uuid.uuid4().hex[:8]}'}"
+INSTANCE = f"{settings.INSTANCE_NAME}/{runs.boot_id(os.getpid()) or f'{os.getpid()}-{uuid.uuid4().hex[:8]}'}"
 _tasks: dict[str, "asyncio.Task[VibecodeRun | None]"] = {}
 _reapers: set[asyncio.Task] = set()
 
 
 def _claim(run_id: str) -> VibecodeRun | None:
     """Claim a queued run and read it with its session and project; None when another executor has it."""
-    if not services.run_claim(run_id=run_id, worker=INSTANCE):
+    if not runs.run_claim(run_id=run_id, worker=INSTANCE):
         return None
     return VibecodeRun.objects.select_related("session__project").get(pk=run_id)
 
@@ -73,7 +73,7 @@ async def _heartbeat(run_id: str) -> None:
 async def _failure(scope: RunScope | None, run: VibecodeRun, error: str, kind: str) -> dict[str, Any]:
     """Record the reason in the conversation and give the failed result. `scope` is None when the run
     failed before its scope could be built (its base code could not be read)."""
-    await sync_to_async(services.message_record)(
+    await sync_to_async(runs.step_record)(
         session_id=run.session_id,
         project_id=run.session.project_id,
         run_id=run.id,
@@ -94,7 +94,7 @@ async def run_execute(run_id: str) -> VibecodeRun | None:
         return None
     try:
         return await _execute(run)
-    except services.RunLost:
+    except runs.RunLost:
         logger.warning(
             "Vibecode run %s was marked interrupted while it ran (its heartbeat had stopped); its outcome is dropped",
             run_id,
@@ -115,7 +115,7 @@ async def _execute(run: VibecodeRun) -> VibecodeRun:
             result = await _failure(None, run, f"The run could not start: {exc}", "internal")
         else:
             result = await vibecode(run, scope)
-    except services.RunLost:
+    except runs.RunLost:
         raise
     except RUN_LIMITS as exc:
         result = await _failure(scope, run, limit_error_text(exc), "limit")
@@ -129,7 +129,7 @@ async def _execute(run: VibecodeRun) -> VibecodeRun:
     finally:
         beat.cancel()
     status = VibecodeRun.Status.FAILED if result["status"] == "failed" else VibecodeRun.Status.FINISHED
-    return await sync_to_async(services.run_finish)(run=run, status=status, result=result)
+    return await sync_to_async(runs.run_finish)(run=run, status=status, result=result)
 
 
 def run_dispatch(run_id: str) -> None:
@@ -176,7 +176,7 @@ async def run_wait(run_id: str) -> VibecodeRun:
 async def _reap_forever() -> None:
     while True:
         try:
-            count = await sync_to_async(services.runs_reap)()
+            count = await sync_to_async(runs.runs_reap)()
         except DatabaseError:  # the database is away for a moment: try again at the next tick
             logger.exception(
                 "Looking for interrupted vibecode runs failed; trying again in %g s", settings.RUN_HEARTBEAT_S
@@ -197,7 +197,7 @@ def boot_recover(*, executes_runs: bool) -> None:
 
     def recover() -> int:
         try:
-            return services.runs_recover_boot(worker=INSTANCE)
+            return runs.runs_recover_boot(worker=INSTANCE)
         finally:
             connections.close_all()  # this thread's own
 

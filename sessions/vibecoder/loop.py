@@ -40,7 +40,7 @@ from openai.types.responses import (
 )
 
 from diffs.services import DEFAULT_COMMIT_MESSAGE, diff_create_proposed
-from sessions import events, services
+from sessions import events, messages, runs
 from sessions.models import ConversationMessage, VibecodeRun
 from sessions.vibecoder import prompts
 from sessions.vibecoder.agent_definitions import (
@@ -211,11 +211,16 @@ class StepRecorder(RunHooks[Any]):
             usage["total_tokens"],
         )
         self.scope.totals.add(usage)
-        message = await sync_to_async(services.message_record)(
+        # A run's step is stored only while the run holds its session; refine-message's are plain messages.
+        record = (
+            functools.partial(runs.step_record, run_id=self.scope.run_id)
+            if self.scope.is_run
+            else messages.message_record
+        )
+        message = await sync_to_async(record)(
             **({"id": message_id} if message_id is not None else {}),
             session_id=self.scope.session_id,
             project_id=self.scope.project_id,
-            run_id=self.scope.run_id if self.scope.is_run else None,
             role=ConversationMessage.Role.ASSISTANT,
             agent=self.agent,
             content=_step_content(self.agent, text, call),

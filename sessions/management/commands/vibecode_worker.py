@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 
-from sessions import events, services
+from sessions import events, runs
 from sessions.models import VibecodeRun
 from sessions.vibecoder import executor
 from sessions.vibecoder.provider import provider_warm_up
@@ -70,7 +70,7 @@ class Command(BaseCommand):
                 wake.clear()
                 try:
                     if loop.time() >= next_reap:
-                        reaped = await sync_to_async(services.runs_reap)()
+                        reaped = await sync_to_async(runs.runs_reap)()
                         if reaped:
                             logger.warning("Marked %d vibecode run(s) interrupted", reaped)
                         next_reap = loop.time() + settings.RUN_HEARTBEAT_S

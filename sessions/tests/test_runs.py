@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from model_double.script import evaluation, patch, text
 from sessions.models import ConversationMessage, ProjectEvent, VibecodeRun, VibecodeSession
-from sessions.services import RunLost, run_finish, run_start
+from sessions.runs import RunLost, run_finish, run_start
 from sessions.tests.test_vibecode_flow import PATCH
 from vibegrapher.errors import NotFound
 
