@@ -3,16 +3,16 @@ message it likes with the commit. The model call is logged, stored and broadcast
 
 import uuid
 
-from agents import RunConfig, Runner
+from agents import Runner
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from diffs.models import Diff
 from sessions.models import ConversationMessage
 from sessions.vibecoder.agent_definitions import CommitMessage, commit_message_agent
-from sessions.vibecoder.loop import PROVIDER_ERRORS, RunScope, StepRecorder
+from sessions.vibecoder.loop import PROVIDER_ERRORS, RunScope, StepRecorder, run_config
 from sessions.vibecoder.prompts import commit_message_request
-from sessions.vibecoder.provider import model_provider, provider_error_text, provider_require
+from sessions.vibecoder.provider import provider_error_text, provider_require
 from vibegrapher.errors import Conflict, ProviderFailed
 
 REFINABLE = (Diff.Status.EVALUATOR_APPROVED, Diff.Status.HUMAN_APPROVED)
@@ -50,13 +50,7 @@ async def commit_message_refine(*, diff: Diff, hint: str | None, current_message
             commit_message_request(diff=diff.diff_content, current_message=original, hint=(hint or "").strip() or None),
             max_turns=2,
             hooks=StepRecorder(scope, agent="evaluator", model=settings.EVALUATOR_MODEL, iteration=None),
-            run_config=RunConfig(
-                model_provider=model_provider(),
-                trace_id=scope.trace_id,
-                group_id=scope.session_id,
-                workflow_name="refine_commit_message",
-                tracing_disabled=not settings.OPENAI_TRACING,
-            ),
+            run_config=run_config(scope, workflow_name="refine_commit_message"),
         )
     except PROVIDER_ERRORS as exc:
         raise ProviderFailed(provider_error_text(exc, task="refining the commit message")) from exc

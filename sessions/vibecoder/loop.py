@@ -259,12 +259,14 @@ def _model_settings(max_retries: int) -> ModelSettings:
     return ModelSettings(retry=ModelRetrySettings(max_retries=max_retries, backoff=backoff, policy=_stream_cut))
 
 
-def _run_config(scope: RunScope) -> RunConfig:
+def run_config(scope: RunScope, *, workflow_name: str = "vibecode") -> RunConfig:
+    """How every model call of the service is made: the configured provider, the run's trace, the retry
+    policy, and the memory budget (for the calls that send a session's history)."""
     config = RunConfig(
         model_provider=model_provider(),
         trace_id=scope.trace_id,
         group_id=scope.session_id,
-        workflow_name="vibecode",
+        workflow_name=workflow_name,
         tracing_disabled=not settings.OPENAI_TRACING,
         session_input_callback=memory_bounded(),
     )
@@ -302,7 +304,7 @@ async def _vibecoder_turn(scope: RunScope, memory, *, iteration: int, feedback: 
         hooks=StepRecorder(
             scope, agent="vibecoder", model=settings.VIBECODER_MODEL, iteration=iteration, stream=stream
         ),
-        run_config=_run_config(scope),
+        run_config=run_config(scope),
     )
     try:
         await stream.consume(result)
@@ -329,7 +331,7 @@ async def _evaluator_turn(
         hooks=StepRecorder(
             scope, agent="evaluator", model=settings.EVALUATOR_MODEL, iteration=iteration, stream=stream
         ),
-        run_config=_run_config(scope),
+        run_config=run_config(scope),
     )
     try:
         await stream.consume(result)
