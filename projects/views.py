@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from projects import selectors, services
+from projects import repository, selectors, services
 from projects.serializers import (
     CommitSerializer,
     ErrorSerializer,
@@ -26,7 +26,10 @@ from testcases.sandbox import sandbox_capabilities
 from vibegrapher.openapi import errors
 
 COMMIT_PARAMETER = OpenApiParameter(
-    "commit", str, description="A full commit id of the project's repository; default main's head."
+    "commit",
+    str,
+    pattern=f"^{repository.COMMIT_SHA.pattern}$",
+    description="A full commit id (40 hexadecimal digits) of the project's repository; default main's head.",
 )
 
 

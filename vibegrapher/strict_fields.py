@@ -8,6 +8,7 @@ be accepted. The API documents strings and booleans; anything else is a 400.
 import uuid
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 
@@ -23,7 +24,15 @@ class StringsOnly(serializers.CharField):
 
 
 class StrictCharField(StringsOnly, serializers.CharField):
-    pass
+    """A string; when it is trimmed and may not be blank, its schema says so with the pattern `\\S`: a name of
+    spaces only is a 400 ("may not be blank"), which `minLength: 1` alone would not tell a client."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.trim_whitespace and not self.allow_blank:
+            # Never fails: CharField rejects a blank value after trimming, before validators run. drf-spectacular
+            # turns it into the field's `pattern`.
+            self.validators.append(RegexValidator(r"\S", message="May not be blank."))
 
 
 class StrictRegexField(StringsOnly, serializers.RegexField):
