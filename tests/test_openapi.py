@@ -37,7 +37,7 @@ def _request_validator(document: dict, component: str) -> jsonschema_rs.Draft4Va
     )
 
 
-SESSION_BODIES = [
+SESSION_BODIES: list[dict[str, str | None]] = [
     {},
     {"session_type": "global"},
     {"node_id": None},
@@ -56,8 +56,8 @@ async def test_the_schema_takes_exactly_the_session_bodies_the_service_takes(api
     nodes = (await api.get(f"/projects/{project.id}/nodes")).json()
     node = nodes[0]["id"]
     validator = _request_validator(await _schema(api), "SessionCreateRequest")
-    for body in SESSION_BODIES:
-        body = {key: (node if value == "triage_agent" else value) for key, value in body.items()}
+    for template in SESSION_BODIES:
+        body = {key: (node if value == "triage_agent" else value) for key, value in template.items()}
         response = await api.post(f"/projects/{project.id}/sessions", json=body)
         print(f"POST sessions {body}: schema valid={validator.is_valid(body)}, service -> {response.status_code}")
         assert validator.is_valid(body) == (response.status_code in (200, 201)), response.text
