@@ -31,7 +31,7 @@ class DiffSerializer(serializers.ModelSerializer):
 
 
 class DiffStatusFilterSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Diff.Status.choices, required=False)
+    status = serializers.ChoiceField(choices=Diff.Status.choices, required=False, allow_blank=True)
 
 
 class NodeChangeSerializer(serializers.Serializer):

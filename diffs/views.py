@@ -22,7 +22,9 @@ from sessions.selectors import session_get
 from sessions.vibecoder.executor import run_dispatch
 from vibegrapher.openapi import errors
 
-STATUS_PARAMETER = OpenApiParameter("status", str, enum=Diff.Status.values, required=False)
+STATUS_PARAMETER = OpenApiParameter(
+    "status", str, enum=[*Diff.Status.values, ""], required=False, description="Empty or left out: every diff."
+)
 
 
 class ProjectDiffsView(APIView):
@@ -31,7 +33,7 @@ class ProjectDiffsView(APIView):
         project = project_get(project_id=project_id)
         query = DiffStatusFilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        diffs = selectors.diff_list(project_id=project.id, status=query.validated_data.get("status"))
+        diffs = selectors.diff_list(project_id=project.id, status=query.validated_data.get("status") or None)
         return Response(DiffSerializer(diffs, many=True).data)
 
 

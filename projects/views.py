@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from projects import selectors, services
+from projects import repository, selectors, services
 from projects.serializers import (
     CommitSerializer,
     GraphSerializer,
@@ -20,7 +20,10 @@ from vibegrapher.openapi import errors
 from vibegrapher.serializers import ErrorSerializer
 
 COMMIT_PARAMETER = OpenApiParameter(
-    "commit", str, description="A full commit id of the project's repository; default main's head."
+    "commit",
+    str,
+    pattern=f"^{repository.COMMIT_SHA.pattern}$",
+    description="A full commit id (40 hexadecimal digits) of the project's repository; default main's head.",
 )
 
 

@@ -44,7 +44,14 @@ class TestRunSerializer(serializers.ModelSerializer):
 
 
 class DiffTestRequestSerializer(serializers.Serializer):
-    test_ids = serializers.ListField(child=StrictUUIDField(), required=False, allow_null=True, max_length=500)
+    test_ids = serializers.ListField(
+        child=StrictUUIDField(),
+        required=False,
+        allow_null=True,
+        min_length=1,
+        max_length=500,
+        error_messages={"min_length": "Give at least one test id, or leave it out."},
+    )
 
 
 class DiffTestResultSerializer(serializers.Serializer):

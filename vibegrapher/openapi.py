@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.renderers import JSONRenderer
 
+from sessions.models import VibecodeSession
 from vibegrapher.serializers import ErrorSerializer
 
 TOKEN_SCHEME = "apiToken"
@@ -53,6 +54,119 @@ def token_errors_document(result: dict[str, Any], generator, request, public) ->
         for operation in operations.values():
             if any(TOKEN_SCHEME in requirement for requirement in operation.get("security", [])):
                 operation["responses"].setdefault("401", unauthorized)
+    return result
+
+
+def session_combinations_document(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """Postprocessing hook (after the enum one, which would merge these enums into one component): the body
+    of POST /projects/:id/sessions names the combinations it takes, so the schema alone says that a global
+    session with a node_id, or a node session without one, is a 400."""
+    result["components"]["schemas"]["SessionCreateRequest"]["anyOf"] = [
+        {
+            "title": "Global session",
+            "description": "session_type global or left out; node_id null or left out.",
+            "properties": {
+                "session_type": {"type": "string", "enum": [VibecodeSession.SessionType.GLOBAL.value]},
+                "node_id": {"type": "string", "nullable": True, "enum": [None]},
+            },
+        },
+        {
+            "title": "Node session",
+            "description": "a node_id, and session_type node or left out.",
+            "required": ["node_id"],
+            "properties": {
+                "session_type": {"type": "string", "enum": [VibecodeSession.SessionType.NODE.value]},
+                "node_id": {"type": "string"},
+            },
+        },
+    ]
+    return result
+
+
+_PROJECT = {"project_id": "$response.body#/id"}
+_SESSION = {"session_id": "$response.body#/id"}
+_TEST = {"test_id": "$response.body#/id"}
+_DIFF = {"diff_id": "$response.body#/id"}
+_FIRST_DIFF = {"diff_id": "$response.body#/0/id"}
+_RESULT_DIFF = {"diff_id": "$response.body#/diff_id"}
+# (path, method, status) -> {link name: (operationId, parameters)}: what a client does next with an answer's
+# ids. Documentation for clients, and the routes the fuzzer's stateful phase walks.
+LINKS: dict[tuple[str, str, str], dict[str, tuple[str, dict[str, str]]]] = {
+    ("/projects", "post", "201"): {
+        "GetProject": ("projects_retrieve", _PROJECT),
+        "DeleteProject": ("projects_destroy", _PROJECT),
+        "GetNodes": ("projects_nodes_list", _PROJECT),
+        "GetGraph": ("projects_graph_retrieve", _PROJECT),
+        "GetCommits": ("projects_commits_list", _PROJECT),
+        "CreateSession": ("projects_sessions_create", _PROJECT),
+        "ListSessions": ("projects_sessions_list", _PROJECT),
+        "CreateTest": ("projects_tests_create", _PROJECT),
+        "ListTests": ("projects_tests_list", _PROJECT),
+        "ListDiffs": ("projects_diffs_list", _PROJECT),
+    },
+    **{
+        ("/projects/{project_id}/sessions", "post", status): {
+            "GetSession": ("sessions_retrieve", _SESSION),
+            "DeleteSession": ("sessions_destroy", _SESSION),
+            "SendMessage": ("sessions_messages_create", _SESSION),
+            "ListMessages": ("sessions_messages_list", _SESSION),
+            "ListDiffs": ("sessions_diffs_list", _SESSION),
+            "ListPendingDiffs": ("sessions_diffs_pending_list", _SESSION),
+        }
+        for status in ("200", "201")
+    },
+    ("/sessions/{session_id}/messages", "post", "200"): {
+        "GetDiff": ("diffs_retrieve", _RESULT_DIFF),
+        "PreviewDiff": ("diffs_preview_retrieve", _RESULT_DIFF),
+        "ReviewDiff": ("diffs_review_create", _RESULT_DIFF),
+        "TestDiff": ("diffs_test_create", _RESULT_DIFF),
+        "RefineMessage": ("diffs_refine_message_create", _RESULT_DIFF),
+        "ListMessages": ("sessions_messages_list", {"session_id": "$response.body#/session_id"}),
+    },
+    ("/sessions/{session_id}/messages", "get", "200"): {
+        "GetFullMessage": ("messages_full_retrieve", {"message_id": "$response.body#/0/id"}),
+    },
+    ("/projects/{project_id}/diffs", "get", "200"): {
+        "GetDiff": ("diffs_retrieve", _FIRST_DIFF),
+        "ReviewDiff": ("diffs_review_create", _FIRST_DIFF),
+        "CommitDiff": ("diffs_commit_create", _FIRST_DIFF),
+    },
+    ("/diffs/{diff_id}/review", "post", "200"): {
+        "CommitDiff": ("diffs_commit_create", _DIFF),
+        "GetDiff": ("diffs_retrieve", _DIFF),
+    },
+    ("/diffs/{diff_id}/commit", "post", "200"): {
+        "GetCommits": ("projects_commits_list", {"project_id": "$response.body#/project_id"}),
+        "GetProject": ("projects_retrieve", {"project_id": "$response.body#/project_id"}),
+    },
+    ("/projects/{project_id}/commits", "get", "200"): {
+        "GetWorkflowFile": (
+            "projects_workflow.py_retrieve",
+            {"project_id": "$request.path.project_id", "commit": "$response.body#/0/sha"},
+        ),
+    },
+    ("/projects/{project_id}/tests", "post", "201"): {
+        "GetTest": ("tests_retrieve", _TEST),
+        "UpdateTest": ("tests_partial_update", _TEST),
+        "DeleteTest": ("tests_destroy", _TEST),
+        "RunTest": ("tests_run_create", _TEST),
+    },
+}
+
+
+def links_document(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """Postprocessing hook: OpenAPI links from LINKS, each checked to name a real operation and parameter."""
+    operations = {
+        operation["operationId"]: operation
+        for path_item in result["paths"].values()
+        for operation in path_item.values()
+    }
+    for (path, method, status), links in LINKS.items():
+        response = result["paths"][path][method]["responses"][status]
+        for name, (operation_id, parameters) in links.items():
+            known = {parameter["name"] for parameter in operations[operation_id].get("parameters", [])}
+            assert set(parameters) <= known, f"link {name}: {operation_id} has no parameter {set(parameters) - known}"
+            response.setdefault("links", {})[name] = {"operationId": operation_id, "parameters": parameters}
     return result
 
 

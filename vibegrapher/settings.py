@@ -207,6 +207,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "vibegrapher.openapi.token_errors_document",
+        "vibegrapher.openapi.session_combinations_document",
+        "vibegrapher.openapi.links_document",
     ],
 }
 # When set, every REST call and WebSocket needs this token (see vibegrapher/access.py).

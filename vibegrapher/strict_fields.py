@@ -8,6 +8,7 @@ be accepted. The API documents strings and booleans; anything else is a 400.
 import uuid
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 
@@ -22,8 +23,24 @@ class StringsOnly(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class _DocumentedPattern(RegexValidator):
+    """What DRF's CharField checks itself (no NUL character; after trimming, not blank), as a regex that
+    drf-spectacular writes into the field's schema as `pattern`. It never fails: DRF's own checks answer."""
+
+    def __call__(self, value: Any) -> None:
+        return None
+
+
 class StrictCharField(StringsOnly, serializers.CharField):
-    pass
+    """A string whose schema says what DRF refuses beyond its length: a NUL character anywhere, and, when it
+    is trimmed and may not be blank, a value of whitespace only (`minLength: 1` alone would not tell)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.trim_whitespace and not self.allow_blank:
+            self.validators.append(_DocumentedPattern(r"^[^\x00]*[^\s\x00][^\x00]*$"))
+        else:
+            self.validators.append(_DocumentedPattern(r"^[^\x00]*$"))
 
 
 class StrictRegexField(StringsOnly, serializers.RegexField):
