@@ -37,7 +37,11 @@ class StrictCharField(StringsOnly, serializers.CharField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if self.trim_whitespace and not self.allow_blank:
+        if self.allow_blank:
+            # The schema gives a blank-allowed string as `oneOf: [<this>, {maxLength: 0}]`; "" must match
+            # only the second (DRF takes "" before the validators run).
+            self.validators.append(_DocumentedPattern(r"^[^\x00]+$"))
+        elif self.trim_whitespace:
             self.validators.append(_DocumentedPattern(r"^[^\x00]*[^\s\x00][^\x00]*$"))
         else:
             self.validators.append(_DocumentedPattern(r"^[^\x00]*$"))
