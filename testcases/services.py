@@ -9,7 +9,6 @@ starts once the sandbox is up, so waiting costs no test time).
 import hashlib
 import json
 import logging
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from sessions import events
 from testcases import sandbox
 from testcases.models import TestCase, TestRun
 from testcases.sandbox import SandboxResult, sandbox_run
+from testcases.slots import sandbox_slots
 from vibegrapher.errors import InvalidInput, NotFound, SandboxUnavailable
 from vibegrapher.locks import rows_lock
 
@@ -48,18 +48,6 @@ def test_case_delete(*, test_case: TestCase) -> None:
 
 
 # --- Running tests -------------------------------------------------------------------------------
-
-_slots_lock = threading.Lock()
-_slots: threading.BoundedSemaphore | None = None
-
-
-def _sandbox_slots() -> threading.BoundedSemaphore:
-    global _slots
-    with _slots_lock:
-        if _slots is None:
-            _slots = threading.BoundedSemaphore(max(1, settings.SANDBOX_CONCURRENCY))
-        return _slots
-
 
 @dataclass(frozen=True)
 class _Planned:
@@ -89,7 +77,7 @@ def _plan(*, test_case: TestCase, workflow_code: str) -> _Planned:
 
 def _sandbox(planned: _Planned) -> SandboxResult:
     """Blocking; touches no database, so it can run in any thread."""
-    with _sandbox_slots():
+    with sandbox_slots():
         try:
             return sandbox_run(
                 workflow_code=planned.workflow_code,
