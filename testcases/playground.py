@@ -178,9 +178,7 @@ async def playground_run(
         diff = await sync_to_async(_diff_of)(project=project, diff_id=diff_id)
         code = diff.new_code
     else:
-        head = await asyncio.to_thread(
-            repository.repository_head, path=repository.repository_path(slug=project.slug)
-        )
+        head = await asyncio.to_thread(repository.repository_head, path=repository.repository_path(slug=project.slug))
         code = head.code
     start = playground_start_agent(code=code, agent=agent)
     memory = (

@@ -99,7 +99,9 @@ async def _play(config: dict[str, Any]) -> None:
         "last_agent": run.last_agent.name,
         "new_items": [item.to_input_item() for item in run.new_items],
     }
-    (await http.post(f"{RELAY_URL}/_playground/result", json=json.loads(json.dumps(result, default=str)))).raise_for_status()
+    (
+        await http.post(f"{RELAY_URL}/_playground/result", json=json.loads(json.dumps(result, default=str)))
+    ).raise_for_status()
     await client.close()
 
 

@@ -126,7 +126,8 @@ class PlaygroundRelay:
         app.router.add_post("/_playground/result", self._result)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         self._client = httpx2.AsyncClient(timeout=self.timeout_s, verify=_tls_context())
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # The sandbox is gone when the relay closes: a model call still in flight is cancelled, not awaited.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
         socket_path = str(shared / SOCKET_NAME)
         await web.UnixSite(self._runner, socket_path).start()
@@ -161,7 +162,11 @@ class PlaygroundRelay:
         return web.json_response({"ok": True})
 
     async def _unknown(self, request: web.Request) -> web.Response:
-        return _error(404, f"The playground relay forwards only POST /v1/responses, not {request.method} {request.path}.", "not_found")
+        return _error(
+            404,
+            f"The playground relay forwards only POST /v1/responses, not {request.method} {request.path}.",
+            "not_found",
+        )
 
     # --- Model calls ---------------------------------------------------------------------------
 

@@ -68,7 +68,9 @@ class PlaygroundRequestSerializer(serializers.Serializer):
     session = StrictRegexField(
         r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
         required=False,
-        error_messages={"invalid": "Letters, digits, '_', '.' and '-' only, at most 100, starting with a letter or digit."},
+        error_messages={
+            "invalid": "Letters, digits, '_', '.' and '-' only, at most 100, starting with a letter or digit."
+        },
     )
 
     def validate_input(self, value: str) -> str:

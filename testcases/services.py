@@ -67,6 +67,7 @@ def test_case_delete(*, test_case: TestCase) -> None:
 
 # --- Running tests -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Planned:
     """One test about to run against one version of the workflow."""
