@@ -258,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(request, dict):
             self._send_error_json(400, "model double: the body must be a JSON object")
             return
-        index, step = double._take(request)
+        index, step = double._take(request, self.headers.get("Authorization"))
         stream = bool(request.get("stream"))
 
         if step is not None and step.match is not None:
@@ -420,6 +420,7 @@ class ModelDouble:
         self._lock = threading.Lock()
         self._queue: collections.deque[Step] = collections.deque()
         self._requests: list[dict[str, Any]] = []
+        self._authorizations: list[str | None] = []  # the Authorization header of each request
         self._errors: list[str] = []
         self._sent: list[tuple[str, float]] = []
         self._consumed = 0
@@ -524,6 +525,7 @@ class ModelDouble:
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+            self._authorizations.clear()
             self._errors.clear()
             self._sent.clear()
             self._consumed = 0
@@ -538,6 +540,12 @@ class ModelDouble:
         """The JSON bodies of the ``/responses`` requests received so far (a copy)."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def authorizations(self) -> list[str | None]:
+        """The ``Authorization`` header of each ``/responses`` request, in the order of ``requests``."""
+        with self._lock:
+            return list(self._authorizations)
 
     @property
     def last_request(self) -> dict[str, Any] | None:
@@ -563,9 +571,10 @@ class ModelDouble:
 
     # -------------------------------------------------------------- used by the handler
 
-    def _take(self, request: dict[str, Any]) -> tuple[int, Step | None]:
+    def _take(self, request: dict[str, Any], authorization: str | None = None) -> tuple[int, Step | None]:
         with self._lock:
             self._requests.append(request)
+            self._authorizations.append(authorization)
             self._request_arrived.notify_all()
             if not self._queue:
                 return 0, None

@@ -134,6 +134,14 @@ def conversations_db_path(*, slug: str) -> Path:
     return _inside_projects_root(projects_root() / f"{slug}_conversations.db")
 
 
+def playground_db_path(*, slug: str) -> Path:
+    """The playground's conversation memory (`POST /projects/:id/playground` with a `session`), apart from
+    the vibecoder's."""
+    if not _SLUG_RE.match(slug):
+        raise RepositoryError(f"{slug!r} is not a valid project slug.")
+    return _inside_projects_root(projects_root() / f"{slug}_playground.db")
+
+
 def _signature() -> pygit2.Signature:
     return pygit2.Signature(settings.GIT_AUTHOR_NAME, settings.GIT_AUTHOR_EMAIL)
 
@@ -413,13 +421,13 @@ def repository_log(*, path: Path, limit: int = 200) -> list[CommitInfo]:
 
 
 def repository_delete(*, slug: str) -> None:
-    """Remove the repository and the conversations file of a project, if present."""
+    """Remove the repository and the conversations files (vibecoder and playground) of a project, if present."""
     path = repository_path(slug=slug)
     if path.exists():
         shutil.rmtree(path)
-    for suffix in ("", "-wal", "-shm"):
-        db = Path(f"{conversations_db_path(slug=slug)}{suffix}")
-        db.unlink(missing_ok=True)
+    for db_path in (conversations_db_path(slug=slug), playground_db_path(slug=slug)):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
 
 
 def media_wipe() -> None:

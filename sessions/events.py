@@ -37,6 +37,7 @@ VIBECODE_RESPONSE = "vibecode_response"
 RUN_STATUS = "run_status"
 CODE_CHANGED = "code_changed"
 TEST_COMPLETED = "test_completed"
+PLAYGROUND_EVENT = "playground_event"
 HEARTBEAT = "heartbeat"
 SUBSCRIBED = "subscribed"
 ERROR = "error"
@@ -312,6 +313,12 @@ def test_completed_data(
         "status": status,
         "output": output,
     }
+
+
+def playground_event_data(*, run_id: UUID | str, diff_id: UUID | str | None, step: dict[str, Any]) -> dict[str, Any]:
+    """One step of a playground run as it happens: `{run_id, diff_id, index, agent, kind, ...}`, `kind` being
+    `message` (`content`), `tool_call` (`tool`, `arguments`, `output`) or `handoff` (`to`)."""
+    return {"run_id": str(run_id), "diff_id": str(diff_id) if diff_id else None, **_plain(step)}
 
 
 def heartbeat_data(*, project_id: UUID | str | None, connections: int) -> dict[str, Any]:

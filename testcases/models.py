@@ -10,13 +10,23 @@ class TestCase(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="test_cases")
     name = models.CharField(max_length=200)
-    test_code = models.TextField()
+    # Exactly one of the two: Python that imports the workflow, or a conversation the playground runs,
+    # `{input, expect_last_agent?, expect_output_contains?}`.
+    test_code = models.TextField(null=True, blank=True)
+    scenario = models.JSONField(null=True, blank=True)
     quick_test = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(test_code__isnull=False, scenario__isnull=True)
+                | models.Q(test_code__isnull=True, scenario__isnull=False),
+                name="testcase_code_or_scenario",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

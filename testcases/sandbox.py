@@ -3,14 +3,15 @@
 Public API::
 
     sandbox_run(workflow_code=..., test_code=..., timeout_s=..., memory_mb=512,
-                output_limit=64_000, startup_s=30.0, preload=None) -> SandboxResult
+                output_limit=64_000, startup_s=30.0, preload=None, files=None, shared_dirs=None) -> SandboxResult
     sandbox_capabilities() -> dict     # {"mode", "isolation": [...], "available", "reason"} for /health
     network_isolation_available() -> bool
 
 A run starts ``bwrap`` (``SANDBOX_BWRAP``) with: the whole system bound read-only, the project,
 the media root and the server's home hidden behind empty tmpfs (the interpreter prefixes bound back
-read-only), a fresh tmpfs on /tmp holding only ``workflow.py`` and ``test_workflow.py`` (the work
-directory, cwd and HOME), new network, PID, IPC, UTS and mount namespaces, ``--die-with-parent``,
+read-only), a fresh tmpfs on /tmp holding only ``workflow.py``, ``test_workflow.py`` and the caller's
+``files`` (the work directory, cwd and HOME), each of ``shared_dirs`` bound read-write into it (the
+playground's relay socket; a symlink in weak mode), new network, PID, IPC, UTS and mount namespaces, ``--die-with-parent``,
 ``--clearenv`` plus a short fixed environment (no secrets). Inside, ``testcases/sandbox_runner.py``
 sets the rlimits on itself (address space ``memory_mb``, CPU, 64 processes, 10 MiB per file, 256
 files), drops to a per-run uid when the server is root (RLIMIT_NPROC never applies to root), imports
@@ -220,7 +221,7 @@ def _memfd(name: str, data: bytes) -> int:
     return fd
 
 
-def _bwrap_argv(bwrap: str, file_fds: dict[str, int], runner_fd: int) -> list[str]:
+def _bwrap_argv(bwrap: str, file_fds: dict[str, int], runner_fd: int, shared_dirs: dict[str, str]) -> list[str]:
     hidden, kept = _hidden_and_kept()
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for path in hidden:
@@ -238,6 +239,8 @@ def _bwrap_argv(bwrap: str, file_fds: dict[str, int], runner_fd: int) -> list[st
     argv += ["--dir", SANDBOX_WORKDIR, "--chmod", "1777", SANDBOX_WORKDIR, "--chmod", "1777", "/tmp"]
     for name, fd in file_fds.items():
         argv += ["--perms", "0644", "--file", str(fd), f"{SANDBOX_WORKDIR}/{name}"]
+    for name, host_dir in shared_dirs.items():
+        argv += ["--bind", host_dir, f"{SANDBOX_WORKDIR}/{name}"]
     argv += ["--perms", "0444", "--ro-bind-data", str(runner_fd), "/tmp/.vg-runner.py"]
     argv += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--clearenv"]
     argv += ["--chdir", SANDBOX_WORKDIR]
@@ -264,8 +267,14 @@ def sandbox_run(
     output_limit: int = 64_000,
     startup_s: float = STARTUP_S,
     preload: tuple[str, ...] | None = None,
+    files: dict[str, str] | None = None,
+    shared_dirs: dict[str, str] | None = None,
 ) -> SandboxResult:
     """Run ``test_code`` (which may ``import workflow``) in the sandbox. Thread-safe.
+
+    ``files`` (name -> text) are written beside the workflow; ``shared_dirs`` (name -> host directory)
+    appear in the work directory under that name, read-write: the only host paths the run can reach
+    (the run has its own uid when the server is root, so the caller gives the directory the access it needs).
 
     Raises ``SandboxUnavailable`` when bubblewrap cannot be used and weak isolation is not allowed.
     """
@@ -286,6 +295,8 @@ def sandbox_run(
         output_limit=output_limit,
         startup_s=startup_s,
         preload=_default_preload(workflow_code, test_code) if preload is None else tuple(preload),
+        files=files or {},
+        shared_dirs=shared_dirs or {},
     )
 
 
@@ -299,9 +310,16 @@ def _execute(
     output_limit: int,
     startup_s: float = STARTUP_S,
     preload: tuple[str, ...] = (),
+    files: dict[str, str] | None = None,
+    shared_dirs: dict[str, str] | None = None,
 ) -> SandboxResult:
     timeout_s, startup_s, output_limit = float(timeout_s), float(startup_s), max(0, int(output_limit))
-    files = {WORKFLOW_FILENAME: workflow_code.encode("utf-8"), TEST_FILENAME: test_code.encode("utf-8")}
+    shared_dirs = shared_dirs or {}
+    contents = {
+        **{name: text.encode("utf-8") for name, text in (files or {}).items()},
+        WORKFLOW_FILENAME: workflow_code.encode("utf-8"),
+        TEST_FILENAME: test_code.encode("utf-8"),
+    }
     host_dir: str | None = None
     fds: list[int] = []
     proc: subprocess.Popen | None = None
@@ -326,20 +344,22 @@ def _execute(
             },
         }
         if mode.bwrap is not None:
-            file_fds = {name: _memfd(name, data) for name, data in files.items()}
+            file_fds = {name: _memfd(name, data) for name, data in contents.items()}
             runner_fd = _memfd("runner", RUNNER.read_bytes())
             fds += [*file_fds.values(), runner_fd]
             workdir = SANDBOX_WORKDIR
             if os.geteuid() == 0:
                 cfg["uid"] = _UID_BASE + secrets.randbelow(_UID_SPAN)
-            prefix = _bwrap_argv(mode.bwrap, file_fds, runner_fd)
+            prefix = _bwrap_argv(mode.bwrap, file_fds, runner_fd, shared_dirs)
             runner_path = "/tmp/.vg-runner.py"
             keep = (status_w, *file_fds.values(), runner_fd)
             cwd = "/"
         else:
             host_dir = workdir = os.path.realpath(tempfile.mkdtemp(prefix="vg-sandbox-"))
-            for name, data in files.items():
+            for name, data in contents.items():
                 Path(workdir, name).write_bytes(data)
+            for name, shared in shared_dirs.items():
+                Path(workdir, name).symlink_to(shared, target_is_directory=True)
             prefix, runner_path, keep, cwd = [], str(RUNNER), (status_w,), workdir
         cfg["workdir"] = workdir
         cfg["test_file"] = f"{workdir}/{TEST_FILENAME}"

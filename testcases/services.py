@@ -9,7 +9,6 @@ starts once the sandbox is up, so waiting costs no test time).
 import hashlib
 import json
 import logging
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
@@ -25,18 +24,37 @@ from projects.models import Project
 from sessions import events
 from testcases import sandbox
 from testcases.models import TestCase, TestRun
+from testcases.playground import scenario_run
 from testcases.sandbox import SandboxResult, sandbox_run
+from testcases.slots import sandbox_slots
 from vibegrapher.errors import InvalidInput, NotFound, SandboxUnavailable
 from vibegrapher.locks import rows_lock
 
 logger = logging.getLogger(__name__)
 
 
-def test_case_create(*, project: Project, name: str, test_code: str, quick_test: bool = False) -> TestCase:
-    return TestCase.objects.create(project=project, name=name, test_code=test_code, quick_test=quick_test)
+def test_case_create(
+    *,
+    project: Project,
+    name: str,
+    test_code: str | None = None,
+    scenario: dict[str, Any] | None = None,
+    quick_test: bool = False,
+) -> TestCase:
+    """A code test or a scenario test: exactly one of `test_code` and `scenario` (the serializer checks it)."""
+    if (test_code is None) == (scenario is None):
+        raise InvalidInput("Give exactly one of test_code and scenario.")
+    return TestCase.objects.create(
+        project=project, name=name, test_code=test_code, scenario=scenario, quick_test=quick_test
+    )
 
 
 def test_case_update(*, test_case: TestCase, **changes) -> TestCase:
+    """Changes the fields given; a new `test_code` turns a scenario test into a code test, and back."""
+    if "test_code" in changes:
+        changes["scenario"] = None
+    elif "scenario" in changes:
+        changes["test_code"] = None
     for field, value in changes.items():
         setattr(test_case, field, value)
     test_case.save()
@@ -48,17 +66,6 @@ def test_case_delete(*, test_case: TestCase) -> None:
 
 
 # --- Running tests -------------------------------------------------------------------------------
-
-_slots_lock = threading.Lock()
-_slots: threading.BoundedSemaphore | None = None
-
-
-def _sandbox_slots() -> threading.BoundedSemaphore:
-    global _slots
-    with _slots_lock:
-        if _slots is None:
-            _slots = threading.BoundedSemaphore(max(1, settings.SANDBOX_CONCURRENCY))
-        return _slots
 
 
 @dataclass(frozen=True)
@@ -79,18 +86,26 @@ class _Planned:
             self.timeout_s,
             settings.SANDBOX_MEMORY_MB,
         ]
+        if self.test_case.scenario is not None:
+            material += [self.test_case.scenario, settings.PLAYGROUND_MODEL]
         return hashlib.sha256(json.dumps(material).encode("utf-8")).hexdigest()
 
 
 def _plan(*, test_case: TestCase, workflow_code: str) -> _Planned:
-    timeout_s = settings.SANDBOX_QUICK_TIMEOUT_S if test_case.quick_test else settings.SANDBOX_TIMEOUT_S
+    if test_case.scenario is not None:  # a conversation with a model: the playground's limit, quick or not
+        timeout_s = settings.PLAYGROUND_TIMEOUT_S
+    else:
+        timeout_s = settings.SANDBOX_QUICK_TIMEOUT_S if test_case.quick_test else settings.SANDBOX_TIMEOUT_S
     return _Planned(test_case=test_case, workflow_code=workflow_code, timeout_s=timeout_s)
 
 
 def _sandbox(planned: _Planned) -> SandboxResult:
     """Blocking; touches no database, so it can run in any thread."""
-    with _sandbox_slots():
+    with sandbox_slots():
         try:
+            if planned.test_case.scenario is not None:
+                return scenario_run(scenario=planned.test_case.scenario, workflow_code=planned.workflow_code)
+            assert planned.test_case.test_code is not None
             return sandbox_run(
                 workflow_code=planned.workflow_code,
                 test_code=planned.test_case.test_code,

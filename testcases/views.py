@@ -13,9 +13,12 @@ from rest_framework.views import APIView
 from diffs.selectors import diff_get
 from projects.selectors import project_get
 from testcases import selectors, services
+from testcases.playground import playground_run
 from testcases.serializers import (
     DiffTestRequestSerializer,
     DiffTestResultSerializer,
+    PlaygroundRequestSerializer,
+    PlaygroundResultSerializer,
     TestCaseCreateSerializer,
     TestCaseSerializer,
     TestCaseUpdateSerializer,
@@ -105,3 +108,24 @@ class DiffTestsView(AsyncAPIView):
             services.diff_run_tests, diff=diff, test_ids=data.validated_data.get("test_ids")
         )
         return Response(DiffTestResultSerializer(result).data)
+
+
+class PlaygroundView(AsyncAPIView):
+    """Async: the run waits on the sandbox (up to PLAYGROUND_TIMEOUT_S) while this loop serves its relay."""
+
+    @extend_schema(
+        request=PlaygroundRequestSerializer,
+        responses={200: PlaygroundResultSerializer, **errors(400, 404, 413, 503)},
+        description=(
+            "Runs the workflow itself in the sandbox, at main or with `diff_id`'s change applied (main is left "
+            "unchanged), from the agent with node id `agent` or else the entry agent (the first one no other "
+            "agent hands off to). Its model calls are relayed by the service. `session` keeps the conversation "
+            "across calls. Each step is broadcast as `playground_event`. A run that fails or hits "
+            "PLAYGROUND_TIMEOUT_S answers 200 with status `error` or `timeout`."
+        ),
+    )
+    async def post(self, request: Request, project_id: str) -> Response:
+        project = await sync_to_async(project_get)(project_id=project_id)
+        data = PlaygroundRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(await playground_run(project=project, **data.validated_data))

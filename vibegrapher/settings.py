@@ -264,6 +264,11 @@ SANDBOX_CONCURRENCY = _env_int("SANDBOX_CONCURRENCY", 2)
 SANDBOX_BWRAP = os.environ.get("SANDBOX_BWRAP", "bwrap")
 # ...unless this is set: then tests run with rlimits and a scrubbed environment only. UNSAFE.
 SANDBOX_ALLOW_WEAK = _env_bool("SANDBOX_ALLOW_WEAK", False)
+# The playground (POST /projects/:id/playground, scenario tests): the workflow's wall-clock limit per run,
+# the one model its calls may use (whatever the workflow asks for) and the tokens one run may spend.
+PLAYGROUND_TIMEOUT_S = _env_float("PLAYGROUND_TIMEOUT_S", 60.0)
+PLAYGROUND_MODEL = os.environ.get("PLAYGROUND_MODEL", "gpt-5-mini")
+PLAYGROUND_TOKEN_BUDGET = _env_int("PLAYGROUND_TOKEN_BUDGET", 100_000)
 
 # --- Misc -------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

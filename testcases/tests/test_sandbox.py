@@ -667,3 +667,24 @@ def test_allow_weak_runs_with_weak_isolation_and_says_so(monkeypatch):
     assert r.status == "timeout", r
     assert time.monotonic() - t0 < 2.0
     assert _wait_no_procs(RUNNER_MARKER.replace("vg-", "sandbox_")) == []
+
+
+@pytest.mark.parametrize("weak", [False, True], ids=["bubblewrap", "weak"])
+def test_files_and_shared_dirs_reach_the_run_and_the_shared_dir_outlives_it(monkeypatch, tmp_path, weak):
+    if weak:
+        _use_config(monkeypatch, bwrap="/nonexistent/bwrap", allow_weak=True)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # the run has its own uid when the server is root
+    (shared / "kept.txt").write_text("from the host\n")
+    r = run(
+        "from pathlib import Path\n"
+        "assert Path('notes.txt').read_text() == 'beside the workflow'\n"
+        "assert Path('box/kept.txt').read_text() == 'from the host\\n'\n"
+        "Path('box/written.txt').write_text('from the run')\n",
+        files={"notes.txt": "beside the workflow"},
+        shared_dirs={"box": str(shared)},
+    )
+    assert r.status == "passed", r
+    assert (shared / "kept.txt").read_text() == "from the host\n"
+    assert (shared / "written.txt").read_text() == "from the run"

@@ -8,7 +8,7 @@ from tests.samples import NOT_STRINGS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TEST_FIELDS = {"id", "project_id", "name", "test_code", "quick_test", "created_at", "updated_at"}
+TEST_FIELDS = {"id", "project_id", "name", "test_code", "scenario", "quick_test", "created_at", "updated_at"}
 CODE = "import workflow\n\nassert workflow.assistant_agent.name == 'Assistant'\n"
 
 
