@@ -2,7 +2,7 @@
 
 import pytest
 
-from model_double.script import evaluation, patch
+from model_double.script import evaluation, patch, text
 from tests.samples import PIRATE_PATCH
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -96,3 +96,36 @@ async def test_without_quick_tests_the_evaluator_is_told_there_are_none(api, pro
     assert "no quick tests" in str(provider.requests[-1]["input"])
     diff = (await api.get(f"/diffs/{body['diff_id']}")).json()
     assert diff["test_results"] in (None, [])
+
+
+async def test_a_scenario_quick_test_takes_part_in_the_gate(api, provider, session):
+    """The scenario's conversation runs the patched workflow through the relay; its failure stops the patch."""
+    response = await api.post(
+        f"/projects/{session['project_id']}/tests",
+        json={
+            "name": "stays polite",
+            "scenario": {"input": "Hi", "expect_output_contains": "Good day"},
+            "quick_test": True,
+        },
+    )
+    assert response.status_code == 201, response.json()
+    provider.script(
+        patch(PIRATE_PATCH, "Pirate", match="vibecoder"),
+        text("Arr, ahoy!", match="other"),  # the pirate workflow answers the scenario: no "Good day"
+        patch(POLITE_PATCH, "Polite", match="vibecoder"),
+        text("Good day to you.", match="other"),
+        evaluation(True, "Fine.", "Make the assistant polite", match="evaluator"),
+    )
+    body = (await api.post(f"/sessions/{session['id']}/messages", json={"prompt": "Change the tone"})).json()
+    print("result:", body)
+    assert body["status"] == "pending_human_review", body
+    assert provider.errors == []
+    requests = provider.requests
+    assert len(requests) == 5  # no evaluator call for the pirate patch
+    assert "pirate assistant" in requests[1]["instructions"]  # the scenario ran the patched workflow
+    told = _tool_outputs(requests[2])
+    print("tool output after the first patch:", told)
+    assert "'stays polite'" in told[0] and "failed" in told[0] and "Good day" in told[0]
+    assert "stays polite: passed" in str(requests[4]["input"])
+    diff = (await api.get(f"/diffs/{body['diff_id']}")).json()
+    assert [(r["test_name"], r["status"]) for r in diff["test_results"]] == [("stays polite", "passed")]

@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from diffs.tests.builders import PIRATE_CODE, project_with_session, proposed_diff
-from model_double.script import function_call, text
+from model_double.script import error, function_call, text
 from projects import repository
 from projects.services import project_create
 from projects.starter_code import STARTER_WORKFLOW, TRIAGE_WORKFLOW
@@ -260,3 +260,58 @@ async def test_without_a_provider_the_playground_says_why(api, no_provider):
     response = await api.post(f"/projects/{project.id}/playground", json={"input": "Hi"})
     print(response.status_code, response.json())
     assert response.status_code == 503 and "OPENAI_API_KEY" in response.json()["detail"]
+
+
+# --- Scenario tests: a test case that is a conversation, judged on the playground's answer ----------------
+
+
+async def _scenario_test(api, project_id: str, scenario: dict, name: str = "greets") -> dict:
+    response = await api.post(
+        f"/projects/{project_id}/tests", json={"name": name, "scenario": scenario, "quick_test": True}
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["scenario"] == scenario and response.json()["test_code"] is None
+    return response.json()
+
+
+async def test_a_scenario_test_passes_when_the_workflow_answers_as_expected(api, provider):
+    project = await _project(api)
+    test = await _scenario_test(
+        api, project["id"], {"input": "Say hello", "expect_last_agent": "Assistant", "expect_output_contains": "hello"}
+    )
+    provider.script(text("Well hello there!", usage=(9, 4)))
+    run = (await api.post(f"/tests/{test['id']}/run")).json()
+    print("scenario run:", run)
+    assert run["status"] == "passed", run
+    assert "Final output: 'Well hello there!'" in run["output"] and "Every expectation met." in run["output"]
+    [request] = provider.requests
+    assert request["instructions"] == HELPFUL and request["input"][-1] == {"role": "user", "content": "Say hello"}
+
+
+async def test_a_scenario_test_fails_naming_each_unmet_expectation(api, provider):
+    project = await _project(api, "Triage", code=TRIAGE_WORKFLOW)
+    test = await _scenario_test(
+        api,
+        project["id"],
+        {
+            "input": "My card was charged twice",
+            "expect_last_agent": "Billing Agent",
+            "expect_output_contains": "refund",
+        },
+    )
+    provider.script(text("Please contact support.", usage=(9, 4)))  # the triage agent answers itself
+    run = (await api.post(f"/tests/{test['id']}/run")).json()
+    print("scenario run:", run)
+    assert run["status"] == "failed", run
+    assert "expected the last agent to be 'Billing Agent', got 'Triage Agent'" in run["error"]
+    assert "expected the final output to contain 'refund'" in run["error"]
+
+
+async def test_a_scenario_test_whose_workflow_fails_is_an_error_not_a_pass(api, provider):
+    project = await _project(api)
+    test = await _scenario_test(api, project["id"], {"input": "Hi"})
+    provider.script(error(400, "The model refused the request"))  # not retried
+    run = (await api.post(f"/tests/{test['id']}/run")).json()
+    print("scenario run:", run)
+    assert run["status"] == "error", run
+    assert "Playground status: error" in run["output"]
