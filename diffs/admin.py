@@ -1,5 +1,6 @@
 """The review queue: staff read a diff, its evaluator's reasoning and test results, and approve, reject,
-commit or run the quick tests, through the same services as the REST API.
+commit or run the quick tests, through the same services as the REST API, and try the changed workflow
+in the playground before approving it.
 
 A rejection starts a new vibecode run. Under ASGI (daphne, the way the service runs) the admin view's
 thread hands the run to the server's event loop and the page answers at once. Under WSGI or Django's
@@ -7,7 +8,6 @@ test client there is no server loop to keep the run alive after the request, so 
 the run to end (in `VIBECODE_EXECUTOR=worker` mode a worker runs it and the request never waits).
 """
 
-import inspect
 import json
 import logging
 from typing import Any
@@ -25,6 +25,7 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.safestring import mark_safe
 
@@ -32,12 +33,29 @@ from diffs import selectors, services
 from diffs.models import Diff
 from sessions.models import VibecodeRun
 from sessions.vibecoder.executor import run_dispatch, run_wait
+from testcases.playground import playground_run
+from testcases.services import diff_run_tests
 from vibegrapher.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_STATUS = Diff.Status.EVALUATOR_APPROVED
 ALL = "all"
+
+
+class TryItForm(forms.Form):
+    """The playground on a diff: the changed workflow answers `input`, its model calls relayed by the service."""
+
+    input = forms.CharField(
+        max_length=20_000,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80, "placeholder": "A message to the changed workflow"}),
+    )
+    agent = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="Node id of the agent to start from; empty for the entry agent.",
+    )
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -193,6 +211,7 @@ class DiffAdmin(admin.ModelAdmin):
                 diff_lines=diff_lines(diff.diff_content),
                 test_rows=test_rows(diff.test_results),
                 reject_form=RejectForm(),
+                try_form=TryItForm(),
                 can_review=diff.status == Diff.Status.EVALUATOR_APPROVED,
                 can_commit=diff.status == Diff.Status.HUMAN_APPROVED,
                 can_test=diff.status != Diff.Status.COMMITTED,
@@ -214,6 +233,7 @@ class DiffAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.run_tests_view),
                 name="diffs_diff_run_tests",
             ),
+            path("<path:object_id>/try/", self.admin_site.admin_view(self.try_view), name="diffs_diff_try"),
         ]
         return own + super().get_urls()
 
@@ -284,6 +304,36 @@ class DiffAdmin(admin.ModelAdmin):
         self._run_quick_tests(request, diff)
         return self._back(diff)
 
+    def try_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST: run the playground on the diff's version of the workflow and show its answer and steps."""
+        diff = self._permitted(request, object_id)
+        if isinstance(diff, HttpResponse):
+            return diff
+        form = TryItForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, f"Not run: {form.errors.as_text()}")
+            return self._back(diff)
+        try:
+            result = async_to_sync(playground_run)(
+                project=diff.project,
+                input=form.cleaned_data["input"],
+                diff_id=diff.id,
+                agent=form.cleaned_data["agent"] or None,
+            )
+        except ServiceError as exc:
+            messages.error(request, f"The playground did not run: {exc.detail}")
+            return self._back(diff)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": diff,
+            "title": f"Try diff {str(diff.id)[:8]}",
+            "result": result,
+            "try_form": form,
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/diffs/diff/try_it.html", context)
+
     # --- The same steps for one or many diffs -----------------------------------------------
 
     def _approve(self, request: HttpRequest, diff: Diff) -> bool:
@@ -307,17 +357,7 @@ class DiffAdmin(admin.ModelAdmin):
 
     def _run_quick_tests(self, request: HttpRequest, diff: Diff) -> bool:
         try:
-            from testcases.services import diff_run_tests
-        except ImportError as exc:
-            messages.error(
-                request,
-                f"Running tests is not available: testcases.services.diff_run_tests cannot be imported ({exc}).",
-            )
-            return False
-        try:
             summary = diff_run_tests(diff=diff, test_ids=None)
-            if inspect.isawaitable(summary):
-                summary = async_to_sync(_awaited)(summary)
         except ServiceError as exc:
             messages.error(request, f"The quick tests of diff {diff.id} did not run: {exc.detail}")
             return False
@@ -342,10 +382,6 @@ class DiffAdmin(admin.ModelAdmin):
     def run_quick_tests_selected(self, request: HttpRequest, queryset: QuerySet[Diff]) -> None:
         for diff in queryset.select_related("project", "session"):
             self._run_quick_tests(request, diff)
-
-
-async def _awaited(awaitable: Any) -> Any:
-    return await awaitable
 
 
 def _summary_text(summary: Any) -> str:

@@ -18,7 +18,8 @@ from diffs.tests.builders import (
     proposed_diff,
     repo_path,
 )
-from model_double.script import evaluation, patch
+from model_double.script import evaluation, patch, text
+from projects import repository
 from projects.tests.git_cli import git
 from sessions.models import VibecodeRun
 from sessions.vibecoder.executor import run_wait
@@ -202,7 +203,7 @@ def test_run_quick_tests_calls_the_testcases_service(staff, pending, monkeypatch
         calls.append((diff.pk, test_ids))
         return {"diff_id": diff.id, "total": 2, "passed": 1, "failed": 1, "cached": 0, "results": []}
 
-    monkeypatch.setattr("testcases.services.diff_run_tests", diff_run_tests, raising=False)
+    monkeypatch.setattr("diffs.admin.diff_run_tests", diff_run_tests)
     response = staff.post(action_url(diff, "run_tests"), follow=True)
     assert calls == [(diff.pk, None)]
     assert page_messages(response) == [f"Quick tests of diff {diff.id}: 1 of 2 passed, 1 failed."]
@@ -210,18 +211,44 @@ def test_run_quick_tests_calls_the_testcases_service(staff, pending, monkeypatch
 
 def test_run_quick_tests_says_clearly_when_it_cannot(staff, pending, monkeypatch):
     _, _, diff = pending
-    monkeypatch.delattr("testcases.services.diff_run_tests", raising=False)
-    response = staff.post(action_url(diff, "run_tests"), follow=True)
-    assert "Running tests is not available" in page_messages(response)[0]
 
     def broken(*, diff, test_ids):
         raise RuntimeError("sandbox exploded")
 
-    monkeypatch.setattr("testcases.services.diff_run_tests", broken, raising=False)
+    monkeypatch.setattr("diffs.admin.diff_run_tests", broken)
     response = staff.post(action_url(diff, "run_tests"), follow=True)
     assert page_messages(response) == [
         f"The quick tests of diff {diff.id} failed to run: RuntimeError: sandbox exploded"
     ]
+
+
+def test_try_it_runs_the_diffs_workflow_in_the_playground_and_shows_the_answer(staff, provider, pending):
+    project, _, diff = pending
+    html = staff.get(change_url(diff)).content.decode()
+    assert 'id="diff-try-form"' in html and action_url(diff, "try") in html
+    provider.script(text("Arr, the tide be high today.", usage=(20, 8)))
+    response = staff.post(action_url(diff, "try"), {"input": "How is the sea?", "agent": ""})
+    html = response.content.decode()
+    assert response.status_code == 200, html
+    assert 'id="try-status" class="try-status-completed">completed<' in html
+    assert "Arr, the tide be high today." in html and "answered by <strong" in html
+    assert "28 tokens in 1 model call" in html
+    [request] = provider.requests
+    print("the double received:", request["instructions"], request["input"][-1])
+    assert "pirate" in request["instructions"]  # the diff's version of the workflow, not main's
+    assert request["input"][-1] == {"role": "user", "content": "How is the sea?"}
+    assert "pirate" not in repository.repository_head(path=repo_path(project)).code  # main unchanged
+
+
+def test_try_it_without_input_or_with_an_unknown_agent_says_why(staff, provider, pending):
+    _, _, diff = pending
+    response = staff.post(action_url(diff, "try"), {"input": ""}, follow=True)
+    assert page_messages(response) == ["Not run: * input\n  * This field is required."]
+    response = staff.post(action_url(diff, "try"), {"input": "Hi", "agent": "no_such_agent"}, follow=True)
+    [message] = page_messages(response)
+    assert message.startswith("The playground did not run:") and "no_such_agent" in message
+    assert provider.requests == []
+    assert staff.get(action_url(diff, "try")).status_code == 405
 
 
 def test_unknown_diff_in_an_action_is_404(staff):
