@@ -8,7 +8,7 @@ import pytest
 import socketio
 from asgiref.sync import sync_to_async
 
-from model_double.script import evaluation, patch
+from model_double.script import evaluation, patch, text
 from projects.services import project_create
 from sessions.tests.test_vibecode_flow import PATCH
 from tests.processes import start_web, stop
@@ -140,3 +140,22 @@ async def test_a_socketio_client_gets_heartbeats_with_its_project_and_connection
     assert seq is None
     assert data["project_id"] == str(project.id) and data["status"] == "alive" and data["connections"] == 1
     assert data["server_time"]
+
+
+async def test_a_socketio_client_gets_playground_events(server, provider):
+    project = await sync_to_async(project_create)(name="Socket IO playground")
+    provider.script(text("Hello from the playground", usage=(10, 4)))
+    recorder = Recorder()
+    await recorder.client.connect(server, transports=["websocket"])
+    try:
+        await recorder.client.emit("subscribe", {"project_id": str(project.id)})
+        await recorder.wait_for("subscribed")
+        async with httpx.AsyncClient(base_url=server, timeout=120) as http:
+            response = await http.post(f"/projects/{project.id}/playground", json={"input": "Hi"})
+        assert response.status_code == 200 and response.json()["status"] == "completed", response.text
+        name, data, seq = await recorder.wait_for("playground_event")
+        print("playground_event over Socket.IO:", data)
+        assert data["run_id"] == response.json()["run_id"] and data["kind"] == "message"
+        assert data["content"] == "Hello from the playground" and seq is None  # not stored, not replayed
+    finally:
+        await recorder.client.disconnect()
