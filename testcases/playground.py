@@ -30,7 +30,7 @@ from sessions.vibecoder.provider import provider_configured, provider_require
 from testcases import sandbox
 from testcases.playground_relay import SANDBOX_SOCKET, SHARED_DIR_NAME, PlaygroundRelay
 from testcases.sandbox import SandboxResult, sandbox_run
-from vibegrapher.errors import InvalidInput, SandboxUnavailable
+from vibegrapher.errors import Conflict, InvalidInput, SandboxUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +65,10 @@ def playground_entry_agent(*, nodes: list[dict]) -> str | None:
 
 
 def playground_start_agent(*, code: str, agent: str | None) -> str:
-    """The node id the run starts from; an unknown one, or a workflow without agents, is a 400."""
+    """The node id the run starts from; an unknown one is a 400, a workflow without agents a 409."""
     nodes = workflow_nodes(code=code)
     if not nodes:
-        raise InvalidInput("The workflow defines no agent to run.")
+        raise Conflict("The workflow defines no agent to run: add an Agent(...) to it first.")
     if agent is None:
         entry = playground_entry_agent(nodes=nodes)
         assert entry is not None

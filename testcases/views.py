@@ -115,7 +115,7 @@ class PlaygroundView(AsyncAPIView):
 
     @extend_schema(
         request=PlaygroundRequestSerializer,
-        responses={200: PlaygroundResultSerializer, **errors(400, 404, 413, 503)},
+        responses={200: PlaygroundResultSerializer, **errors(400, 404, 409, 413, 503)},
         description=(
             "Runs the workflow itself in the sandbox, at main or with `diff_id`'s change applied (main is left "
             "unchanged), from the agent with node id `agent` or else the entry agent (the first one no other "

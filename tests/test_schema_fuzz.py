@@ -162,6 +162,7 @@ DATA_DEPENDENT_400 = {
     "POST /projects": {"name", "code"},  # a name with nothing to slugify, code that does not compile
     "POST /projects/{project_id}/sessions": {"node_id"},  # not an agent of this project's workflow
     "POST /diffs/{diff_id}/test": {"test_ids"},  # not tests of this diff's project
+    "POST /projects/{project_id}/playground": {"diff_id", "agent"},  # another project's diff, not an agent
 }
 
 

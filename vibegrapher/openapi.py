@@ -83,6 +83,20 @@ def session_combinations_document(result: dict[str, Any], generator, request, pu
     return result
 
 
+def test_case_kinds_document(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """Postprocessing hook: a test is code or a scenario. Creating one takes exactly one of `test_code` and
+    `scenario`; changing one takes at most one (the one given replaces the other). A scenario takes only
+    its own fields."""
+    schemas = result["components"]["schemas"]
+    schemas["ScenarioRequest"]["additionalProperties"] = False
+    schemas["TestCaseCreateRequest"]["oneOf"] = [
+        {"title": "Code test", "required": ["test_code"], "not": {"required": ["scenario"]}},
+        {"title": "Scenario test", "required": ["scenario"], "not": {"required": ["test_code"]}},
+    ]
+    schemas["PatchedTestCaseUpdateRequest"]["not"] = {"required": ["test_code", "scenario"]}
+    return result
+
+
 _PROJECT = {"project_id": "$response.body#/id"}
 _SESSION = {"session_id": "$response.body#/id"}
 _TEST = {"test_id": "$response.body#/id"}

@@ -208,6 +208,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "vibegrapher.openapi.token_errors_document",
         "vibegrapher.openapi.session_combinations_document",
+        "vibegrapher.openapi.test_case_kinds_document",
         "vibegrapher.openapi.links_document",
     ],
 }
