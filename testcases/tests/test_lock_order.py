@@ -13,8 +13,8 @@ from diffs.models import Diff
 from diffs.tests.builders import approved_diff, project_with_session
 from projects.models import Project
 from projects.starter_code import STARTER_WORKFLOW
+from testcases import models as testcase_models
 from testcases import services as testcase_services
-from testcases.models import TestRun
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.timeout(600)]
 
@@ -61,6 +61,6 @@ def test_running_a_diffs_tests_while_committing_it_never_deadlocks():
             thread.join()
         assert not failures, f"round {round_number}: {failures[0]}"
         assert Diff.objects.get(pk=diff.pk).status == Diff.Status.COMMITTED
-        assert TestRun.objects.filter(diff=diff).count() == 3
+        assert testcase_models.TestRun.objects.filter(diff=diff).count() == 3
         committed = Diff.objects.get(pk=diff.pk).committed_sha
         assert Project.objects.get(pk=project.pk).current_commit == committed
