@@ -5,16 +5,19 @@ import functools
 import json
 import re
 import ssl
+import typing
 import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx2
 import openai
+import pydantic
 from agents import ModelBehaviorError, ModelRefusalError, set_tracing_disabled
 from agents.models.openai_provider import OpenAIProvider
 from django.conf import settings
 from openai import APIResponseValidationError, AsyncOpenAI, DefaultAsyncHttpxClient
+from openai.types.responses import ResponseStreamEvent
 
 from vibegrapher.errors import ProviderNotConfigured
 
@@ -173,13 +176,46 @@ def raw_response_pop(response_id: str | None) -> dict | None:
     return _raw_responses.pop(response_id, None) if response_id else None
 
 
+def _event_classes() -> dict[str, type[pydantic.BaseModel]]:
+    """Each Responses stream event class by its `type`, for the types that name exactly one class."""
+    union = typing.get_args(ResponseStreamEvent)[0]  # Annotated[Union[...], discriminator]
+    classes: dict[str, list[type[pydantic.BaseModel]]] = {}
+    for event_class in typing.get_args(union):
+        for name in typing.get_args(event_class.model_fields["type"].annotation):
+            classes.setdefault(name, []).append(event_class)
+    return {name: found[0] for name, found in classes.items() if len(found) == 1}
+
+
+_EVENT_CLASSES = _event_classes()
+
+
+class StreamingClient(AsyncOpenAI):
+    """The openai client, reading each streamed event as the one class its `type` names.
+
+    The stock client validates every event against the union of all 50-odd event classes, which
+    costs about 55 us an event against 2 us for the class itself: a 1,000-delta patch spends 50 ms
+    of CPU on it. Validating against the named class gives the same object. An event that does not
+    validate as its class, or of a type the table does not know, takes the stock path (which then
+    builds the closest class loosely), so nothing is read differently."""
+
+    def _process_response_data(self, *, data, cast_to, response):
+        if cast_to is ResponseStreamEvent and isinstance(data, dict):
+            event_class = _EVENT_CLASSES.get(data.get("type"))  # type: ignore[arg-type]
+            if event_class is not None:
+                try:
+                    return event_class.model_validate(data)
+                except pydantic.ValidationError:
+                    pass  # the stock path reads it loosely, or fails as the client always did
+        return super()._process_response_data(data=data, cast_to=cast_to, response=response)
+
+
 def openai_client() -> AsyncOpenAI:
     provider_require()
     set_tracing_disabled(not settings.OPENAI_TRACING)
     key = (settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.OPENAI_TIMEOUT_S, settings.OPENAI_MAX_RETRIES)
     per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
     if key not in per_loop:
-        per_loop[key] = AsyncOpenAI(
+        per_loop[key] = StreamingClient(
             api_key=settings.OPENAI_API_KEY,
             base_url=settings.OPENAI_BASE_URL or None,
             timeout=settings.OPENAI_TIMEOUT_S,
