@@ -8,7 +8,8 @@ database, events or HTTP server, on uvloop as production serves. Prints this pro
 run, with and without the two `SQLiteSession` memories (kept open, as the service keeps them). It is
 the floor under `vibecode_bench.py`'s (a), and what sets its (b): N concurrent runs need at least N
 times this much CPU while they wait for the model. `--stream` makes the calls as the service does
-(`Runner.run_streamed`, every event read), instead of `Runner.run`.
+(`Runner.run_streamed`, every event read), instead of `Runner.run`, with the stock openai client and
+with the service's (`StreamingClient`, which reads each stream event as the class its type names).
 """
 
 import argparse
@@ -41,6 +42,7 @@ from projects.starter_code import TRIAGE_WORKFLOW  # noqa: E402
 from sessions.vibecoder import prompts  # noqa: E402
 from sessions.vibecoder.agent_definitions import VibecodeContext, _evaluator, _vibecoder  # noqa: E402
 from sessions.vibecoder.memory import memory_open  # noqa: E402
+from sessions.vibecoder.provider import StreamingClient  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 
 
@@ -122,16 +124,18 @@ async def main(runs: int, stream: bool) -> None:
     try:
         _wait_for(double, f"http://127.0.0.1:{port}/healthz", log)
         set_tracing_disabled(True)
-        client = AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="bench", max_retries=0)
-        config = RunConfig(model_provider=OpenAIProvider(openai_client=client), tracing_disabled=True)
         print(speed_line())
-        for with_memory in (False, True):
-            wall, cpu = await measure(config, runs, with_memory, folder, stream)
-            memory = "with both SQLiteSession memories" if with_memory else "without memory"
-            calls = "streamed" if stream else "not streamed"
-            print(
-                f"SDK + openai client ({calls}), {memory}: {cpu:.1f} ms CPU per run (2 model calls), median wall {wall:.1f} ms"
-            )
+        for client_class in (AsyncOpenAI, StreamingClient) if stream else (AsyncOpenAI,):
+            client = client_class(base_url=f"http://127.0.0.1:{port}/v1", api_key="bench", max_retries=0)
+            config = RunConfig(model_provider=OpenAIProvider(openai_client=client), tracing_disabled=True)
+            for with_memory in (False, True):
+                wall, cpu = await measure(config, runs, with_memory, folder, stream)
+                memory = "with both SQLiteSession memories" if with_memory else "without memory"
+                calls = f"streamed, {client_class.__name__}" if stream else "not streamed"
+                print(
+                    f"SDK + openai client ({calls}), {memory}: {cpu:.1f} ms CPU per run (2 model calls), "
+                    f"median wall {wall:.1f} ms"
+                )
     finally:
         double.terminate()
         double.wait()
