@@ -192,7 +192,7 @@ _EVENT_CLASSES = _event_classes()
 class StreamingClient(AsyncOpenAI):
     """The openai client, reading each streamed event as the one class its `type` names.
 
-    The stock client validates every event against the union of all 50-odd event classes, which
+    The stock client validates every event against the union of all event classes (59 in openai 3.57), which
     costs about 55 us an event against 2 us for the class itself: a 1,000-delta patch spends 50 ms
     of CPU on it. Validating against the named class gives the same object. An event that does not
     validate as its class, or of a type the table does not know, takes the stock path (which then
