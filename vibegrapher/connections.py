@@ -5,7 +5,8 @@ the worker and the sockets do their database work outside any request, on thread
 connection, so after a PostgreSQL restart every later query of such a thread failed with "the
 connection is closed", until the process was restarted. Two things prevent that:
 
-- `CONN_HEALTH_CHECKS` (settings): the connection pool checks a connection before handing it out.
+- `vibegrapher.postgresql` (the database backend): the connection pool checks a connection before
+  handing it out, and all of its idle ones once one is found dead.
 - `drop_dead_connection`, installed on every PostgreSQL connection: a query that fails on a
   connection that is no longer usable closes it (outside a transaction; Django already drops one
   whose rollback fails), so the thread's next query opens a new one. The failed query still fails:

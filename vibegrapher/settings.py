@@ -131,10 +131,10 @@ if _default_db["ENGINE"] == "django.db.backends.sqlite3":
     _test_name = dj_database_url.parse(_test_url)["NAME"] if _test_url.startswith("sqlite") else None
     _default_db["TEST"] = {"NAME": _test_name or f"{tempfile.gettempdir()}/vibegrapher-test-{os.getpid()}.sqlite3"}
 elif _default_db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with a pool that gets over a PostgreSQL restart in one step
+    # (vibegrapher/postgresql/base.py; vibegrapher/connections.py for connections in use).
+    _default_db["ENGINE"] = "vibegrapher.postgresql"
     _default_db["OPTIONS"] = {"pool": {"min_size": 2, "max_size": _env_int("DB_POOL_SIZE", 20)}}
-    # The pool checks a connection before handing it out, so one the server closed since (a restart)
-    # is replaced instead of failing a request (see also vibegrapher/connections.py).
-    _default_db["CONN_HEALTH_CHECKS"] = True
     _test_url = os.environ.get("TEST_DATABASE_URL", "")
     if _test_url:
         _default_db["TEST"] = {"NAME": dj_database_url.parse(_test_url)["NAME"]}
