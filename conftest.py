@@ -12,6 +12,8 @@ import httpx
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
 
 from model_double import ModelDouble
 
@@ -22,6 +24,33 @@ pytest_plugins = ["model_double.pytest_fixtures"]
 # otherwise start one, outside any test, in an event loop that lives on in the background. Tests call
 # `runs_reap` themselves; the servers and workers that tests start run their own.
 settings.RUN_REAPER_ENABLED = False
+
+# Every database connection the test process opens, on any thread. Threads that serve no request (the
+# shared sync thread, event loops' executors) keep theirs for good; with PostgreSQL each holds one of the
+# pool's connections, and the test database could not be dropped at the end ("being accessed by other
+# users"). Held here, they are closed before the database is dropped (`thread_connections_closed`).
+_opened: list[BaseDatabaseWrapper] = []
+
+
+def _remember(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    _opened.append(connection)
+
+
+connection_created.connect(_remember, dispatch_uid="conftest.remember_connections")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def thread_connections_closed(django_db_setup) -> Iterator[None]:
+    yield  # torn down before django_db_setup, which drops the test database
+    for wrapper in {id(wrapper): wrapper for wrapper in _opened}.values():
+        if wrapper.connection is None:
+            continue
+        wrapper.inc_thread_sharing()  # its thread is idle or gone: the session is over
+        try:
+            wrapper.close()
+        finally:
+            wrapper.dec_thread_sharing()
+
 
 _real_connect = socket_module.socket.connect
 _real_connect_ex = socket_module.socket.connect_ex
