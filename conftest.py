@@ -29,11 +29,11 @@ settings.RUN_REAPER_ENABLED = False
 # shared sync thread, event loops' executors) keep theirs for good; with PostgreSQL each holds one of the
 # pool's connections, and the test database could not be dropped at the end ("being accessed by other
 # users"). Held here, they are closed before the database is dropped (`thread_connections_closed`).
-_opened: list[BaseDatabaseWrapper] = []
+_opened: set[BaseDatabaseWrapper] = set()
 
 
 def _remember(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    _opened.append(connection)
+    _opened.add(connection)
 
 
 connection_created.connect(_remember, dispatch_uid="conftest.remember_connections")
@@ -42,7 +42,7 @@ connection_created.connect(_remember, dispatch_uid="conftest.remember_connection
 @pytest.fixture(scope="session", autouse=True)
 def thread_connections_closed(django_db_setup) -> Iterator[None]:
     yield  # torn down before django_db_setup, which drops the test database
-    for wrapper in {id(wrapper): wrapper for wrapper in _opened}.values():
+    for wrapper in _opened:
         if wrapper.connection is None:
             continue
         wrapper.inc_thread_sharing()  # its thread is idle or gone: the session is over

@@ -28,14 +28,16 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
+def _message(part: dict[str, Any]) -> dict[str, Any]:
+    return {"id": new_id("msg"), "type": "message", "role": "assistant", "status": "completed", "content": [part]}
+
+
 def message_item(text: str) -> dict[str, Any]:
-    return {
-        "id": new_id("msg"),
-        "type": "message",
-        "role": "assistant",
-        "status": "completed",
-        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
-    }
+    return _message({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+
+
+def refusal_item(refusal: str) -> dict[str, Any]:
+    return _message({"type": "refusal", "refusal": refusal})
 
 
 def function_call_item(name: str, arguments: str, call_id: str | None = None) -> dict[str, Any]:

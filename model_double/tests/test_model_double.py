@@ -33,6 +33,7 @@ from model_double.behaviour import (
     extract_prompt,
     find_python_code,
 )
+from model_double.responses import refusal_item
 from model_double.script import (
     cut_stream,
     default,
@@ -367,14 +368,7 @@ async def test_cut_stream_raises(double, streamed):
 
 
 async def test_output_items_are_sent_as_given(double):
-    refusal = {
-        "type": "message",
-        "id": "msg_refused",
-        "role": "assistant",
-        "status": "completed",
-        "content": [{"type": "refusal", "refusal": "I can't help with that."}],
-    }
-    double.script(output_items([refusal], usage=(7, 3)))
+    double.script(output_items([refusal_item("I can't help with that.")], usage=(7, 3)))
     client = make_client(double)
     response = await client.responses.create(model="gpt-5", input="hi")
     message = response.output[0]

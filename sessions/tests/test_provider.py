@@ -14,6 +14,7 @@ from model_double.responses import (
     function_call_item,
     message_item,
     reasoning_item,
+    refusal_item,
     response_object,
     sse_frame,
     stream_events,
@@ -21,13 +22,6 @@ from model_double.responses import (
 from model_double.script import raw
 from sessions.vibecoder.provider import StreamingClient
 
-REFUSAL = {
-    "type": "message",
-    "id": "msg_1",
-    "role": "assistant",
-    "status": "completed",
-    "content": [{"type": "refusal", "refusal": "No."}],
-}
 CREATED = {
     "type": "response.created",
     "sequence_number": 0,
@@ -83,7 +77,7 @@ def _shapes(events: list) -> list:
             message_item("Here is the patch."),
             function_call_item("submit_patch", '{"patch": "' + "x" * 300 + '"}'),
         ),
-        (REFUSAL,),
+        (refusal_item("No."),),
     ],
     ids=["reasoning-text-call", "refusal"],
 )
