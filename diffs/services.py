@@ -38,12 +38,16 @@ def diff_create_proposed(
     commit_message: str,
     messages: list[UUID],
     gate_run_ids: list[UUID] | None = None,
+    base_code: str | None = None,
 ) -> Diff:
     """Store an evaluator-approved diff, link the round's messages (and the quick-test gate's runs, as its
-    cached test results) to it, and broadcast `diff_created`."""
+    cached test results) to it, and broadcast `diff_created`. `base_code` is the file at `base_commit`
+    when the caller has it already (read from git otherwise)."""
     # The evaluator's words come from a model; the code compiled, so it holds no NUL.
     evaluator_reasoning, commit_message = without_nul(evaluator_reasoning), without_nul(commit_message)
-    changes = workflow_changes(before=diff_base_code(project_id=project_id, base_commit=base_commit), after=new_code)
+    if base_code is None:
+        base_code = diff_base_code(project_id=project_id, base_commit=base_commit)
+    changes = workflow_changes(before=base_code, after=new_code)
     with transaction.atomic():
         if run_id is not None:
             runs.run_hold(run_id=run_id)

@@ -99,15 +99,7 @@ class SessionMessagesView(AsyncAPIView):
         },
     )
     async def post(self, request: Request, session_id: str) -> Response:
-        session = await sync_to_async(selectors.session_get)(session_id=session_id)
-        data = MessageCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        provider_require()
-        run, created = await sync_to_async(runs.run_start)(
-            session=session,
-            prompt=data.validated_data["prompt"],
-            client_message_id=data.validated_data.get("message_id"),
-        )
+        run, created = await sync_to_async(_run_start)(request, session_id)
         if created:
             run_dispatch(str(run.id))
         if _prefers_respond_async(request.headers.get("Prefer", "")):
@@ -116,6 +108,20 @@ class SessionMessagesView(AsyncAPIView):
                 return Response(body, status=status.HTTP_202_ACCEPTED)
             return _result_response(run)
         return _result_response(await run_wait(str(run.id)))
+
+
+def _run_start(request: Request, session_id: str) -> tuple[VibecodeRun, bool]:
+    """The session (404), the message (400), the provider (503) and the stored run, in one trip to
+    the database thread."""
+    session = selectors.session_get(session_id=session_id)
+    data = MessageCreateSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    provider_require()
+    return runs.run_start(
+        session=session,
+        prompt=data.validated_data["prompt"],
+        client_message_id=data.validated_data.get("message_id"),
+    )
 
 
 def _result_response(run: VibecodeRun) -> Response:

@@ -51,7 +51,7 @@ from sessions.vibecoder.agent_definitions import (
     vibecoder_agent,
 )
 from sessions.vibecoder.deltas import TurnStream
-from sessions.vibecoder.memory import memory_bounded, memory_open
+from sessions.vibecoder.memory import memory_bounded, memory_kept, memory_open
 from sessions.vibecoder.patching import unified_diff
 from sessions.vibecoder.provider import model_provider, raw_response_pop
 from sessions.vibecoder.tokens import TokenTotals
@@ -348,10 +348,15 @@ async def vibecode(run: VibecodeRun, scope: RunScope) -> dict[str, Any]:
     """Run the rounds; returns the run's result. Provider failures and the run's limits
     (`RUN_LIMITS`, see `limit_error_text`) propagate to the caller."""
     vibecoder_memory, evaluator_memory = await asyncio.gather(
-        asyncio.to_thread(memory_open, db_path=scope.memory_path, key=scope.memory_key),
-        asyncio.to_thread(memory_open, db_path=scope.memory_path, key=scope.evaluator_key),
+        _memory(scope.memory_path, scope.memory_key), _memory(scope.memory_path, scope.evaluator_key)
     )
     return await _rounds(run, scope, vibecoder_memory, evaluator_memory)
+
+
+async def _memory(path: str, key: str):
+    """The session's memory: kept open from its session's creation, else opened in a worker thread."""
+    kept = memory_kept(db_path=path, key=key)
+    return kept if kept is not None else await asyncio.to_thread(memory_open, db_path=path, key=key)
 
 
 RUN_LIMITS = (TokenBudgetExceeded, MaxTurnsExceeded)
@@ -386,6 +391,7 @@ async def _rounds(run: VibecodeRun, scope: RunScope, vibecoder_memory, evaluator
                 session_id=scope.session_id,
                 project_id=scope.project_id,
                 base_commit=scope.base_commit,
+                base_code=scope.base_code,
                 diff_content=diff,
                 new_code=proposal.proposal,
                 vibecoder_prompt=scope.prompt,

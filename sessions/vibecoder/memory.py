@@ -28,8 +28,9 @@ def _inode(path: Path) -> int:
         return -1
 
 
-def memory_open(*, db_path: str | Path, key: str) -> SQLiteSession:
-    """Blocking (may create the file and schema): call from a worker thread in async code."""
+def memory_kept(*, db_path: str | Path, key: str) -> SQLiteSession | None:
+    """The kept open session of this file and key, or None. Only looks (one `stat`), so async code
+    may call it on the event loop and open the session in a worker thread when it is not kept."""
     path = Path(db_path)
     cache_key = (str(path), key)
     with _lock:
@@ -37,6 +38,16 @@ def memory_open(*, db_path: str | Path, key: str) -> SQLiteSession:
         if cached is not None and cached[0] == _inode(path) != -1 and not cached[1]._closed:
             _open.move_to_end(cache_key)
             return cached[1]
+    return None
+
+
+def memory_open(*, db_path: str | Path, key: str) -> SQLiteSession:
+    """Blocking (may create the file and schema): call from a worker thread in async code."""
+    kept = memory_kept(db_path=db_path, key=key)
+    if kept is not None:
+        return kept
+    path = Path(db_path)
+    cache_key = (str(path), key)
     path.parent.mkdir(parents=True, exist_ok=True)
     memory = SQLiteSession(key, path)
     with _lock:
