@@ -158,3 +158,22 @@ async def test_unreadable_repository_is_a_500_sentence_and_logged(api, caplog):
     print("logged:", [record.getMessage() for record in caplog.records])
     assert "git repository" in body["detail"]
     assert any(record.exc_info for record in caplog.records if record.name == "vibegrapher.errors")
+
+
+async def test_a_vibecode_message_is_checked_in_order_and_a_refused_one_stores_nothing(api, provider, settings):
+    """POST /sessions/:id/messages: an unknown session is 404 whatever the body; then a body that is
+    no JSON is 400 and one over the upload limit 413, JSON each time, and no message or run is stored."""
+    project = (await api.post("/projects", json={"name": "Message rules"})).json()
+    session = (await api.post(f"/projects/{project['id']}/sessions", json={})).json()
+    unknown = f"/sessions/{uuid.uuid4()}/messages"
+    known = f"/sessions/{session['id']}/messages"
+    json_type = {"content-type": "application/json"}
+
+    assert_json_error(await api.post(unknown, content=b"{", headers=json_type), 404)
+    assert_json_error(await api.post(known, content=b"{", headers=json_type), 400)
+    assert_json_error(await api.post(known, json={"prompt": ""}), 400)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    assert_json_error(await api.post(known, json={"prompt": "x" * 2000}), 413)
+
+    assert (await api.get(known)).json() == []
+    assert provider.requests == []
