@@ -76,6 +76,8 @@ def start_server(
             "--no-access-log",
             "--log-level",
             "warning",
+            "--timeout-graceful-shutdown",  # as scripts/start-web: a socket's Redis read may not end at once
+            "10",
         ]
     else:
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vibegrapher.asgi:application"]

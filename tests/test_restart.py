@@ -3,7 +3,9 @@ the same database reports that run `interrupted` at once, not after the heartbea
 re-POST of its `message_id` answers at once with that result."""
 
 import signal
+import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -13,7 +15,7 @@ from model_double.script import patch
 from projects.services import project_create
 from sessions.models import ConversationMessage, VibecodeRun
 from sessions.tests.test_vibecode_flow import PATCH
-from tests.processes import start_web, stop
+from tests.processes import ROOT, free_port, service_env, start_web, stop, wait_until_healthy
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
@@ -73,5 +75,52 @@ def test_a_run_killed_with_its_server_is_interrupted_when_the_server_starts_agai
             timeout=30,
         )
         assert fresh.status_code == 202, "the session is free for a new request"
+    finally:
+        stop(server)
+
+
+def test_the_production_server_stops_within_its_shutdown_timeout_while_a_run_is_awaited(provider, tmp_path):
+    """SIGTERM to `scripts/start-web` while a POST /messages waits for a run whose model takes a minute:
+    the server stops after SHUTDOWN_TIMEOUT_S instead of waiting for the run, and the run is reported
+    `interrupted` once the instance is back."""
+    project = project_create(name="Stopped")
+    env = {"OPENAI_API_KEY": "test", "OPENAI_BASE_URL": provider.base_url, "INSTANCE_NAME": "machine-2"}
+    provider.script(patch(PATCH, "Pirate", match="vibecoder", delay=60))
+    port = free_port()
+    log = tmp_path / "start-web.log"
+    server = subprocess.Popen(
+        ["scripts/start-web"],
+        cwd=ROOT,
+        env=service_env(HOST="127.0.0.1", PORT=str(port), SHUTDOWN_TIMEOUT_S="2", **env),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(server, base_url, log)
+        session = httpx.post(f"{base_url}/projects/{project.id}/sessions", json={}, timeout=30).json()
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(
+                httpx.post, f"{base_url}/sessions/{session['id']}/messages", json={"prompt": "Pirate"}, timeout=120
+            )
+            deadline = time.monotonic() + 30
+            while not provider.requests:
+                assert time.monotonic() < deadline, "the run never called the model"
+                time.sleep(0.05)
+            asked_at = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+            stopped_in = time.monotonic() - asked_at
+            print(f"stopped {stopped_in:.1f} s after SIGTERM; log tail: {log.read_text()[-600:]}")
+            assert stopped_in < 15, "the server waited for the run instead of its shutdown timeout"
+            with pytest.raises(httpx.HTTPError):
+                waiting.result(timeout=30).raise_for_status()  # the awaiting request was cut off, not answered
+    finally:
+        stop(server)
+
+    server, base_url = start_web(tmp_path / "again.log", **env)
+    try:
+        run = VibecodeRun.objects.get(session_id=session["id"])
+        assert run.status == "interrupted"
     finally:
         stop(server)

@@ -61,6 +61,9 @@ if PRODUCTION:
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "*")
 HOST = os.environ.get("HOST", "0.0.0.0")
 PORT = _env_int("PORT", 8000)
+# How long the production server (scripts/start-web) waits on SIGTERM for open requests and sockets
+# before it cancels them and exits: below fly.toml's kill_timeout (30 s), so a stop never ends in SIGKILL.
+SHUTDOWN_TIMEOUT_S = _env_int("SHUTDOWN_TIMEOUT_S", 20)
 # Threads per server process that run sync views, each keeping its SQLite connection
 # (vibegrapher/asgi_handler.py); more only contend for the GIL and the SQLite write lock.
 WEB_THREADS = _env_int("WEB_THREADS", 4)
