@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -65,20 +66,37 @@ def start_worker(log_path: Path, poll: float = 0.05, **env: str) -> subprocess.P
 
 def start_web(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
     """A daphne instance on a free port; returns (process, base URL) once /health answers."""
-    return _start_server(["daphne", "-b", "127.0.0.1", "-p", "{port}"], log_path, env)
+    return _start_server(lambda port: _module_server("daphne", "-b", "127.0.0.1", "-p", str(port)), log_path, env)
 
 
 def start_uvicorn(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
     """The production server as scripts/start-web runs it (proxy headers on), on a free port."""
-    return _start_server(["uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--proxy-headers"], log_path, env)
+    return _start_server(
+        lambda port: _module_server("uvicorn", "--host", "127.0.0.1", "--port", str(port), "--proxy-headers"),
+        log_path,
+        env,
+    )
 
 
-def _start_server(server: list[str], log_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def start_production(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
+    """`scripts/start-web` itself (the Docker image's command) on 127.0.0.1 and a free port."""
+    return _start_server(lambda port: ["scripts/start-web"], log_path, {"HOST": "127.0.0.1", **env}, port_env=True)
+
+
+def _module_server(*server: str) -> list[str]:
+    return [sys.executable, "-m", *server, "vibegrapher.asgi:application"]
+
+
+def _start_server(
+    command: Callable[[int], list[str]], log_path: Path, env: dict[str, str], *, port_env: bool = False
+) -> tuple[subprocess.Popen, str]:
+    """Start `command(port)` on a free port (also given as $PORT with `port_env`); returns (process,
+    base URL) once /health answers."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", *(arg.format(port=port) for arg in server), "vibegrapher.asgi:application"],
+        command(port),
         cwd=ROOT,
-        env=service_env(**env),
+        env=service_env(**env, **({"PORT": str(port)} if port_env else {})),
         stdout=log_path.open("w"),
         stderr=subprocess.STDOUT,
     )

@@ -3,7 +3,6 @@ the same database reports that run `interrupted` at once, not after the heartbea
 re-POST of its `message_id` answers at once with that result."""
 
 import signal
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +14,7 @@ from model_double.script import patch
 from projects.services import project_create
 from sessions.models import ConversationMessage, VibecodeRun
 from sessions.tests.test_vibecode_flow import PATCH
-from tests.processes import ROOT, free_port, service_env, start_web, stop, wait_until_healthy
+from tests.processes import start_production, start_web, stop
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
@@ -86,18 +85,9 @@ def test_the_production_server_stops_within_its_shutdown_timeout_while_a_run_is_
     project = project_create(name="Stopped")
     env = {"OPENAI_API_KEY": "test", "OPENAI_BASE_URL": provider.base_url, "INSTANCE_NAME": "machine-2"}
     provider.script(patch(PATCH, "Pirate", match="vibecoder", delay=60))
-    port = free_port()
     log = tmp_path / "start-web.log"
-    server = subprocess.Popen(
-        ["scripts/start-web"],
-        cwd=ROOT,
-        env=service_env(HOST="127.0.0.1", PORT=str(port), SHUTDOWN_TIMEOUT_S="2", **env),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
+    server, base_url = start_production(log, SHUTDOWN_TIMEOUT_S="2", **env)
     try:
-        wait_until_healthy(server, base_url, log)
         session = httpx.post(f"{base_url}/projects/{project.id}/sessions", json={}, timeout=30).json()
         with ThreadPoolExecutor(1) as pool:
             waiting = pool.submit(
